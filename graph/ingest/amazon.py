@@ -1,0 +1,33 @@
+"""Amazon-style sequences plus item metadata.
+
+``user_sequence.txt``: one line per user, ``USER ITEM ITEM ...`` in time order (no ratings or
+timestamps: the position in the sequence becomes ``ts``, so leave-one-out by time works).
+Item metadata is a RecBole ``.item`` file beside it (title, categories, brand, price, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from graph.ingest.lightgcn import read_adjacency
+from graph.ingest.recbole import read_items
+from graph.ingest.source import IngestError, SourceData
+
+
+def read_amazon(directory: Path) -> SourceData:
+    seq = directory / "user_sequence.txt"
+    if not seq.exists():
+        raise IngestError(directory, "no user_sequence.txt here")
+    frame = read_adjacency(seq, split=None, integer_ids=False).with_columns(
+        pl.int_range(pl.len()).over("user_key").cast(pl.Float64).alias("ts")
+    )
+    source = SourceData(format="amazon", interactions=frame, files=[seq])
+    item_files = sorted(directory.glob("*.item"))
+    if len(item_files) > 1:
+        raise IngestError(directory, "several .item files; keep one beside user_sequence.txt")
+    if item_files:
+        source.items = read_items(item_files[0])
+        source.files.append(item_files[0])
+    return source

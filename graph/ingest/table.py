@@ -1,0 +1,92 @@
+"""Any CSV or Parquet file, with a column mapping.
+
+    ColumnMap(user="userId", item="movieId", rating="rating", timestamp="timestamp")
+
+An optional item table (CSV/Parquet) gives item text: ``item_id`` column, a ``title`` column
+and any other ``text`` columns to keep for the LLM jobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from pydantic import BaseModel
+
+from graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
+                                 json_of, ragged_line, read_text)
+
+
+class ColumnMap(BaseModel):
+    """Which source columns hold what. Names are the file's own column names."""
+
+    user: str = "user_id"  # user id column
+    item: str = "item_id"  # item id column
+    rating: str | None = None  # optional explicit rating column
+    timestamp: str | None = None  # optional time column (numeric)
+    item_file: Path | None = None  # optional item table (CSV/Parquet)
+    item_id: str = "item_id"  # item id column in the item table
+    title: str | None = "title"  # title column in the item table
+    text: list[str] = []  # other item text columns to keep (genres, description, brand...)
+
+
+def read_frame(path: Path) -> pl.DataFrame:
+    """A CSV (header row) or Parquet file, every column as read; CSV columns as strings."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        if not path.exists():
+            raise IngestError(path, "file not found")
+        try:
+            frame = pl.read_parquet(path)
+        except pl.exceptions.PolarsError as exc:
+            raise IngestError(path, f"not a readable Parquet file: {exc}") from exc
+        if frame.height == 0:
+            raise IngestError(path, "the file is empty")
+        return frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns
+                                  if frame[c].dtype != pl.String)
+    if suffix not in (".csv", ".tsv"):
+        raise IngestError(path, "expected a .csv, .tsv or .parquet file")
+    text = read_text(path)
+    sep = "\t" if suffix == ".tsv" else ","
+    try:
+        return pl.read_csv(text.encode(), separator=sep, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        n_fields = len(text.split("\n", 1)[0].split(sep))
+        raise IngestError(path, f"malformed row ({str(exc).splitlines()[0]})",
+                          line=ragged_line(text, sep, n_fields)) from exc
+
+
+def _need(frame: pl.DataFrame, path: Path, *columns: str | None) -> None:
+    for col in columns:
+        if col is not None and col not in frame.columns:
+            raise IngestError(path, f"missing column {col!r} (found: {', '.join(frame.columns)})",
+                              column=col)
+
+
+def read_table(path: Path, columns: ColumnMap) -> SourceData:
+    frame = read_frame(path)
+    _need(frame, path, columns.user, columns.item, columns.rating, columns.timestamp)
+    for col in (columns.user, columns.item):
+        empty = frame[col].is_null() | (frame[col].str.strip_chars() == "")
+        if empty.any():
+            raise IngestError(path, "empty id", line=int(empty.arg_max()) + 2, column=col)
+    for col in (columns.rating, columns.timestamp):
+        if col is not None:
+            frame = cast_column(frame, col, pl.Float64, path)
+    inter = frame.select(
+        pl.col(columns.user).str.strip_chars().alias("user_key"),
+        pl.col(columns.item).str.strip_chars().alias("item_key"),
+        *([pl.col(columns.rating).alias("rating")] if columns.rating else []),
+        *([pl.col(columns.timestamp).alias("ts")] if columns.timestamp else []),
+    ).with_columns(pl.lit(str(path)).alias("file"), (pl.int_range(pl.len()) + 2).alias("line"))
+    source = SourceData(format="table", interactions=finish_interactions(inter), files=[path])
+    if columns.item_file is not None:
+        items = read_frame(columns.item_file)
+        _need(items, columns.item_file, columns.item_id, columns.title, *columns.text)
+        source.items = items.select(
+            pl.col(columns.item_id).str.strip_chars().alias("item_key"),
+            (pl.col(columns.title) if columns.title else pl.lit(None, pl.String)).alias("title"),
+            json_of(items, columns.text).alias("text"),
+        )
+        source.files.append(columns.item_file)
+    return source

@@ -1,0 +1,140 @@
+"""The DuckDB store: one file that holds the dataset, what the LLM generated, and training runs.
+
+This is the one place that opens connections. DuckDB allows one read-write process *or* many
+read-only ones on a file, so writers keep their connection for the length of one job and
+readers (the dashboard) open short-lived read-only connections.
+
+    store = Store.open(path)            # creates the file and applies migrations
+    with store.transaction() as con:    # all-or-nothing writes
+        con.execute(...)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from graph.migrations import apply_migrations
+
+
+class StoreError(RuntimeError):
+    """A store-level problem a user can act on (locked file, unknown dataset, ...)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: int
+    name: str
+    source_format: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+
+
+class Store:
+    """A DuckDB store file. Use :meth:`open` for writing, :meth:`open_read_only` for reading."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (or create) the store for writing and bring its schema up to date."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = _connect(path, read_only=False)
+        apply_migrations(con)
+        return cls(con, path, read_only=False)
+
+    @classmethod
+    def open_read_only(cls, path: str | Path, retries: int = 20, wait_s: float = 0.25) -> Store:
+        """Open an existing store read-only, retrying while a writer holds the lock."""
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"no store at {path}: run `workbench ingest` first")
+        con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
+        return cls(con, path, read_only=True)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: commits at the end of the block, rolls back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def insert_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Bulk insert a polars frame (through Arrow) into ``table``, matching columns by name."""
+        if frame.height == 0:
+            return
+        view = f"_insert_{table}"
+        self.con.register(view, frame.to_arrow())
+        try:
+            cols = ", ".join(frame.columns)
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    # -- reading ---------------------------------------------------------------------------
+    def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """Run a query with bound parameters and return a polars frame."""
+        return self.con.execute(sql, params or []).pl()
+
+    def datasets(self) -> list[DatasetInfo]:
+        rows = self.con.execute(
+            "SELECT dataset_id, name, source_format, n_users, n_items, n_interactions "
+            "FROM datasets ORDER BY dataset_id"
+        ).fetchall()
+        return [DatasetInfo(*row) for row in rows]
+
+    def dataset(self, name: str | None = None) -> DatasetInfo:
+        """The named dataset, or the only/most recent one when ``name`` is None."""
+        found = self.datasets()
+        if not found:
+            raise StoreError(f"the store {self.path} holds no dataset: run `workbench ingest`")
+        if name is None:
+            return found[-1]
+        for info in found:
+            if info.name == name:
+                return info
+        known = ", ".join(d.name for d in found)
+        raise StoreError(f"unknown dataset {name!r}; the store holds: {known}")
+
+
+def _connect(path: Path, read_only: bool, retries: int = 0, wait_s: float = 0.25):
+    for attempt in range(retries + 1):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open store {path}: {exc}") from exc
+            if attempt == retries:
+                raise StoreError(
+                    f"the store {path} is locked by another process (a running job or "
+                    f"training?). DuckDB allows one writer at a time; wait for it or stop it. "
+                    f"({exc})"
+                ) from exc
+            time.sleep(wait_s)
+    raise AssertionError("unreachable")

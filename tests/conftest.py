@@ -1,0 +1,42 @@
+"""Shared fixtures: every test gets its own WORKBENCH_HOME, so no test touches real state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from data import TOY_DIR
+from graph.ingest import IngestOptions, ingest
+from graph.store import Store
+
+SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store.open(tmp_path / "test.duckdb") as s:
+        yield s
+
+
+@pytest.fixture
+def toy_store(store: Store, tmp_path: Path) -> Store:
+    ingest(store, IngestOptions(path=TOY_DIR), tmp_path / "cache")
+    return store
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

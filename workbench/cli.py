@@ -1,0 +1,20 @@
+"""The `workbench` command: a thin front door composing each room's own CLI module."""
+
+from __future__ import annotations
+
+import typer
+
+from graph import cli as graph_cli
+
+app = typer.Typer(
+    name="workbench",
+    help="Enrich recommender data with LLMs, store it in DuckDB, train graph recommenders, "
+         "browse it. State lives in $WORKBENCH_HOME (default ./workbench-home).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+graph_cli.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,52 @@
+"""Typed settings shared by every room.
+
+All state (the DuckDB store, prepared models, run artefacts, caches) lives under one folder,
+``WORKBENCH_HOME`` (default: ``./workbench-home`` in the current directory), in the way
+``LLM_USER_PATH`` relocates everything of simonw's ``llm``. Nothing here imports a room.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkbenchSettings(BaseSettings):
+    """Where the workbench keeps its state. Read from ``WORKBENCH_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="ignore")
+
+    # Folder that holds all state; relative paths resolve against the current directory.
+    home: Path = Field(default=Path("workbench-home"))
+    # File name of the DuckDB store inside `home`.
+    db_name: str = "workbench.duckdb"
+
+    @cached_property
+    def home_dir(self) -> Path:
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def db_path(self) -> Path:
+        return self.home_dir / self.db_name
+
+    @property
+    def cache_dir(self) -> Path:
+        path = self.home_dir / "cache"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def models_dir(self) -> Path:
+        path = self.home_dir / "models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def get_settings() -> WorkbenchSettings:
+    """Fresh settings from the environment (cheap; call it where needed, do not cache globally)."""
+    return WorkbenchSettings()
