@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/workbench ingest
 	$(BIN)/workbench stats
+	$(BIN)/workbench train --model pop
+	$(BIN)/workbench train --model lightgcn
+	$(BIN)/workbench runs
+	$(BIN)/workbench recommend 1 --run latest
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -37,6 +41,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
+	bash bench/setup_recbole.sh
+	$(BIN)/python bench/bench_lightgcn.py
+	$(BIN)/python bench/bench_gowalla.py --with-recbole
 
 clean:
 	rm -rf $(VENV) workbench-home .pytest_cache

@@ -20,7 +20,16 @@ console = Console()
 
 
 def open_store() -> Store:
+    """The workbench's store, for writing (created and migrated on first use)."""
     return Store.open(get_settings().db_path)
+
+
+def read_store() -> Store:
+    """The workbench's store, read-only (many readers may share it); a clear error if absent."""
+    try:
+        return Store.open_read_only(get_settings().db_path)
+    except StoreError as exc:
+        fail(str(exc))
 
 
 def fail(message: str) -> None:
@@ -95,7 +104,7 @@ def ingest_command(
 
 def datasets_command() -> None:
     """List the datasets in the store."""
-    with open_store() as store:
+    with read_store() as store:
         table = Table("id", "name", "format", "users", "items", "interactions")
         for d in store.datasets():
             table.add_row(str(d.dataset_id), d.name, d.source_format, f"{d.n_users:,}",
@@ -109,7 +118,7 @@ def stats_command(
 ) -> None:
     """Counts, density, degree quantiles per split, and items without a title."""
     try:
-        with open_store() as store:
+        with read_store() as store:
             stats = dataset_stats(store, dataset)
     except StoreError as exc:
         fail(str(exc))

@@ -80,6 +80,11 @@ def m002_generated(con: duckdb.DuckDBPyConnection) -> None:
             n_total     INTEGER,
             n_done      INTEGER NOT NULL DEFAULT 0,
             n_rejected  INTEGER NOT NULL DEFAULT 0,
+            n_prompt_tokens BIGINT NOT NULL DEFAULT 0,
+            n_output_tokens BIGINT NOT NULL DEFAULT 0,
+            llm_s       DOUBLE NOT NULL DEFAULT 0,  -- seconds spent in generation
+            pid         INTEGER,              -- the process last running it
+            host        VARCHAR,
             created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
             updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
         )""")
@@ -156,6 +161,8 @@ def m003_runs(con: duckdb.DuckDBPyConnection) -> None:
             test_metrics  JSON,
             wall_s      DOUBLE,
             error       VARCHAR,
+            pid         INTEGER,              -- the training process, to tell a killed run
+            host        VARCHAR,
             started_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
             finished_at TIMESTAMP
         )""")
@@ -165,6 +172,7 @@ def m003_runs(con: duckdb.DuckDBPyConnection) -> None:
             epoch    INTEGER NOT NULL,
             loss     DOUBLE NOT NULL,
             train_s  DOUBLE NOT NULL,
+            eval_s   DOUBLE,
             valid_metrics JSON,               -- null on epochs without evaluation
             PRIMARY KEY (run_id, epoch)
         )""")

@@ -12,6 +12,7 @@ readers (the dashboard) open short-lived read-only connections.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from graph.migrations import apply_migrations
 
@@ -98,9 +100,15 @@ class Store:
             self.con.unregister(view)
 
     # -- reading ---------------------------------------------------------------------------
+    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        """Run a query with bound parameters and fetch the whole result as an Arrow table."""
+        with warnings.catch_warnings():  # "extra copy" advice: fine at our result sizes
+            warnings.simplefilter("ignore", UserWarning)
+            return self.con.execute(sql, params or []).to_arrow_table()
+
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Run a query with bound parameters and return a polars frame."""
-        return self.con.execute(sql, params or []).pl()
+        return pl.from_arrow(self.arrow(sql, params))
 
     def datasets(self) -> list[DatasetInfo]:
         rows = self.con.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from graph import cli as graph_cli
+from graph import train_cli
 
 app = typer.Typer(
     name="workbench",
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 graph_cli.register(app)
+train_cli.register(app)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,41 @@ def test_bad_input_exits_nonzero_with_message(tmp_path):
     assert "lacks a type" in result.output
 
 
-def test_stats_on_empty_store_is_clear():
+def test_stats_without_a_store_is_clear():
+    result = runner.invoke(app, ["stats"])
+    assert result.exit_code == 1
+    assert "run `workbench ingest` first" in result.output
+
+
+def test_stats_on_empty_store_is_clear(workbench_home):
+    from graph.store import Store
+
+    Store.open(workbench_home / "workbench.duckdb").close()
     result = runner.invoke(app, ["stats"])
     assert result.exit_code == 1
     assert "holds no dataset" in result.output
+
+
+def test_train_runs_recommend(workbench_home):
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--epochs", "4", "--set", "eval_every=2",
+                                 "--set", "min_epochs=1", "--set", "batch_size=64"])
+    assert result.exit_code == 0, result.output
+    assert "recall@20" in result.output and "best epoch" in result.output
+    result = runner.invoke(app, ["runs"])
+    assert result.exit_code == 0 and "done" in result.output
+    from graph.store import Store
+
+    with Store.open(workbench_home / "workbench.duckdb") as store:
+        run_id = store.con.execute("SELECT run_id FROM runs").fetchone()[0]
+    result = runner.invoke(app, ["recommend", "3", "--run", "latest", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\n") >= 5
+    result = runner.invoke(app, ["recommend", "nobody", "--run", run_id])
+    assert result.exit_code == 1 and "unknown user 'nobody'" in result.output
+
+
+def test_train_with_bad_settings_is_clear(workbench_home):
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--set", "lr=fast"])
+    assert result.exit_code == 1 and "invalid training settings" in result.output

@@ -1,0 +1,39 @@
+r"""Loss terms next to the models: small functions, one formula each.
+
+BPR (Rendle et al., UAI 2009):
+.. math::
+    \mathcal{L}_{BPR} = -\frac{1}{|B|}\sum_{(u,i,j)\in B} \ln\sigma(\hat y_{ui} - \hat y_{uj})
+
+L2 on the batch's ego (layer-0) embeddings, as in LightGCN:
+.. math::
+    \mathcal{L}_{reg} = \frac{\lambda}{2|B|}\left(\|E^{(0)}_u\|^2 + \|E^{(0)}_i\|^2 + \|E^{(0)}_j\|^2\right)
+"""
+
+from __future__ import annotations
+
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+    """Mean BPR loss over the batch."""
+    return -F.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def bpr_loss_per_triple(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+    """BPR loss of each triple (for denoising: pruning the largest)."""
+    return -F.logsigmoid(pos_scores - neg_scores)
+
+
+def l2_reg(*ego: Tensor, batch_size: int) -> Tensor:
+    """Half the squared L2 norm of the given ego embeddings, per batch row."""
+    return sum(e.pow(2).sum() for e in ego) / (2 * batch_size)
+
+
+def score_pairs(user_emb: Tensor, item_emb: Tensor, users: Tensor, items: Tensor) -> Tensor:
+    """Inner-product scores of (user, item) pairs."""
+    return (user_emb[users] * item_emb[items]).sum(dim=-1)
+
+
+__all__ = ["bpr_loss", "bpr_loss_per_triple", "l2_reg", "score_pairs"]

@@ -1,0 +1,128 @@
+"""Training runs as rows in the store: config, view, per-epoch history, metrics, embeddings.
+
+A run row is written (status ``running``) before training starts and each epoch is committed
+as it ends; only :func:`finish` marks a run ``done``, in one transaction with its metrics and
+embeddings. A run that raised is ``failed``; one whose process was killed keeps ``running``
+with a dead pid and is listed as ``interrupted``. No killed run ever looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from datetime import datetime, timezone
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from graph.store import Store, StoreError
+
+
+def new_run_id(model: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{model}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def start(store: Store, run_id: str, dataset_id: int, model: str, view: str, config: dict,
+          seed: int) -> None:
+    store.con.execute(
+        "INSERT INTO runs (run_id, dataset_id, model, view, config, seed, status, pid, host) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        [run_id, dataset_id, model, view, json.dumps(config), seed, os.getpid(),
+         socket.gethostname()])
+
+
+def record_epoch(store: Store, run_id: str, epoch: int, loss: float, train_s: float,
+                 eval_s: float | None = None, valid: dict | None = None) -> None:
+    store.con.execute(
+        "INSERT INTO run_epochs (run_id, epoch, loss, train_s, eval_s, valid_metrics) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, epoch, loss, train_s, eval_s, json.dumps(valid) if valid else None])
+
+
+def _vectors(entity: str, emb: Tensor) -> pl.DataFrame:
+    values = emb.detach().float().cpu().numpy()
+    return pl.DataFrame({
+        "entity": [entity] * len(values),
+        "entity_idx": np.arange(len(values), dtype=np.int32),
+        "vector": pl.Series(values).cast(pl.List(pl.Float32)),
+    })
+
+
+def finish(store: Store, run_id: str, best_epoch: int | None, valid: dict, test: dict,
+           wall_s: float, user_emb: Tensor, item_emb: Tensor) -> None:
+    with store.transaction() as con:
+        frame = pl.concat([_vectors("user", user_emb), _vectors("item", item_emb)])
+        store.insert_frame("run_embeddings", frame.with_columns(pl.lit(run_id).alias("run_id")))
+        con.execute(
+            "UPDATE runs SET status = 'done', best_epoch = ?, valid_metrics = ?, "
+            "test_metrics = ?, wall_s = ?, finished_at = current_timestamp WHERE run_id = ?",
+            [best_epoch, json.dumps(valid), json.dumps(test), wall_s, run_id])
+
+
+def fail(store: Store, run_id: str, error: str) -> None:
+    store.con.execute(
+        "UPDATE runs SET status = 'failed', error = ?, finished_at = current_timestamp "
+        "WHERE run_id = ? AND status = 'running'", [error[-2000:], run_id])
+
+
+def _alive(pid: int | None, host: str | None) -> bool:
+    if pid is None or host != socket.gethostname():
+        return host != socket.gethostname()  # another machine's run: cannot tell, trust it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
+    """Runs, newest first; a ``running`` row whose process is gone reads ``interrupted``."""
+    frame = store.frame(
+        "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.seed, r.status, r.best_epoch, "
+        "r.valid_metrics, r.test_metrics, r.wall_s, r.pid, r.host, r.started_at "
+        "FROM runs r JOIN datasets d USING (dataset_id) "
+        "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",
+        [dataset_id, dataset_id])
+    status = [
+        "interrupted" if s == "running" and not _alive(p, h) else s
+        for s, p, h in zip(frame["status"], frame["pid"], frame["host"])
+    ]
+    return frame.with_columns(pl.Series("status", status, dtype=pl.String)).drop("pid", "host")
+
+
+def get_run(store: Store, run_id: str) -> dict:
+    """A run's row; ``latest`` names the newest finished run."""
+    if run_id == "latest":
+        row = store.con.execute("SELECT run_id FROM runs WHERE status = 'done' "
+                                "ORDER BY finished_at DESC LIMIT 1").fetchall()
+        if not row:
+            raise StoreError("no finished run yet: `workbench train` makes one")
+        run_id = row[0][0]
+    row = store.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        raise StoreError(f"unknown run {run_id!r}: `workbench runs` lists them")
+    cols = [d[0] for d in store.con.description]
+    return dict(zip(cols, row))
+
+
+def load_embeddings(store: Store, run_id: str) -> tuple[Tensor, Tensor]:
+    """The trained (user, item) embeddings of a finished run."""
+    run = get_run(store, run_id)
+    run_id = run["run_id"]
+    if run["status"] != "done":
+        raise StoreError(f"run {run_id!r} is {run['status']}, not done: it has no embeddings")
+    out = []
+    for entity in ("user", "item"):
+        table = store.arrow("SELECT vector FROM run_embeddings WHERE run_id = ? AND entity = ? "
+                            "ORDER BY entity_idx", [run_id, entity])
+        column = table.column("vector").combine_chunks()
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        out.append(torch.from_numpy(flat.reshape(len(column), -1).astype(np.float32)))
+    return out[0], out[1]

@@ -1,0 +1,155 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from graph import runs
+from graph.evaluate import evaluate
+from graph.train import TrainConfig, train
+from graph.views import ViewError, load_graph
+
+FAST = dict(max_epochs=6, min_epochs=1, eval_every=2, patience=5, batch_size=64,
+            embedding_dim=16)
+
+
+def test_run_is_recorded_with_best_epoch_restored(toy_store):
+    result = train(toy_store, TrainConfig(**FAST))
+    run = runs.get_run(toy_store, result.run_id)
+    assert run["status"] == "done" and run["best_epoch"] == result.best_epoch
+    epochs = toy_store.frame("SELECT * FROM run_epochs WHERE run_id = ? ORDER BY epoch",
+                             [result.run_id])
+    assert epochs["epoch"].to_list() == list(range(1, result.epochs_run + 1))
+    assert epochs["valid_metrics"].null_count() == result.epochs_run - result.epochs_run // 2
+    # The stored embeddings are the best epoch's: re-evaluating them gives the stored metrics.
+    user_emb, item_emb = runs.load_embeddings(toy_store, result.run_id)
+    data = load_graph(toy_store)
+    valid = evaluate(user_emb, item_emb, data.valid, [data.train_csr])
+    test = evaluate(user_emb, item_emb, data.test, [data.train_csr, data.valid])
+    assert valid == pytest.approx(json.loads(run["valid_metrics"]))
+    assert test == pytest.approx(json.loads(run["test_metrics"]))
+    best = epochs.filter(epochs["epoch"] == result.best_epoch)["valid_metrics"][0]
+    assert json.loads(best)["recall@20"] == pytest.approx(valid["recall@20"])
+
+
+def test_same_seed_same_run(toy_store):
+    a = train(toy_store, TrainConfig(**FAST, seed=7))
+    b = train(toy_store, TrainConfig(**FAST, seed=7))
+    c = train(toy_store, TrainConfig(**FAST, seed=8))
+    assert a.test == b.test
+    assert a.test != c.test
+
+
+def test_early_stopping_respects_patience_and_min_epochs(toy_store):
+    cfg = TrainConfig(**{**FAST, "max_epochs": 200, "eval_every": 1, "patience": 2,
+                         "min_epochs": 10, "lr": 0.05})
+    result = train(toy_store, cfg)
+    assert 10 <= result.epochs_run < 200
+    assert result.epochs_run - result.best_epoch >= 2 or result.epochs_run == 10
+
+
+@pytest.mark.parametrize("model", ["mf", "pop"])
+def test_other_models(toy_store, model):
+    result = train(toy_store, TrainConfig(**{**FAST, "model": model}))
+    assert runs.get_run(toy_store, result.run_id)["model"] == model
+    assert 0.0 <= result.test["recall@20"] <= 1.0
+
+
+def test_popularity_ranks_by_training_degree(toy_store):
+    result = train(toy_store, TrainConfig(model="pop"))
+    _, item_emb = runs.load_embeddings(toy_store, result.run_id)
+    data = load_graph(toy_store)
+    assert torch.equal(item_emb[:, 0], torch.bincount(data.train[1],
+                                                      minlength=data.num_items).float())
+
+
+def test_extra_loss_terms_are_added(toy_store):
+    calls = []
+
+    def term(batch):
+        calls.append(batch.users.shape[0])
+        return batch.user_emb.sum() * 0.0
+
+    train(toy_store, TrainConfig(**{**FAST, "max_epochs": 1}), extra_losses=[term])
+    assert sum(calls) == load_graph(toy_store).train.size(1)
+
+
+def test_unknown_or_bad_settings_fail_before_work():
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        TrainConfig(learning_rate=0.1)
+    with pytest.raises(ValidationError, match="select_metric"):
+        TrainConfig(select_metric="recall@50")
+
+
+def test_no_validation_split_is_refused_before_any_run(store, tmp_path):
+    from graph.ingest import IngestOptions, ingest
+    from tests.conftest import write
+
+    d = tmp_path / "lg"
+    write(d / "train.txt", "0 0 1 2\n1 1 2 3\n")
+    write(d / "test.txt", "0 3\n1 0\n")
+    ingest(store, IngestOptions(path=d), tmp_path)
+    with pytest.raises(ViewError, match="no validation interactions.*--valid-from-train"):
+        train(store, TrainConfig(**FAST))
+    assert store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_empty_training_split_is_refused(toy_store):
+    toy_store.con.execute("DELETE FROM interactions WHERE split = 'train'")
+    with pytest.raises(ViewError, match="no training interactions"):
+        train(toy_store, TrainConfig(**FAST))
+
+
+def test_unknown_view_is_refused(toy_store):
+    with pytest.raises(ViewError, match="unknown graph view 'llm'"):
+        train(toy_store, TrainConfig(**FAST), view="llm")
+
+
+def test_exception_marks_run_failed(toy_store):
+    def boom(batch):
+        raise RuntimeError("exploded")
+
+    with pytest.raises(RuntimeError):
+        train(toy_store, TrainConfig(**FAST), extra_losses=[boom])
+    frame = runs.list_runs(toy_store)
+    assert frame["status"].to_list() == ["failed"]
+    assert toy_store.con.execute("SELECT count(*) FROM run_embeddings").fetchone()[0] == 0
+
+
+@pytest.mark.slow
+def test_killed_run_never_looks_finished(tmp_path):
+    from graph.ingest import IngestOptions, ingest
+    from graph.store import Store
+    from data import TOY_DIR
+
+    db = tmp_path / "kill.duckdb"
+    with Store.open(db) as store:
+        ingest(store, IngestOptions(path=TOY_DIR), tmp_path)
+    script = textwrap.dedent(f"""
+        import time
+        from graph.store import Store
+        from graph.train import TrainConfig, train
+        def on_epoch(epoch, loss, valid):
+            print("epoch", epoch, flush=True)
+            time.sleep(0.2)
+        with Store.open({str(db)!r}) as store:
+            train(store, TrainConfig(max_epochs=10000, batch_size=64), on_epoch=on_epoch)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("epoch")
+        assert proc.stdout.readline().startswith("epoch")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with Store.open(db) as store:
+        frame = runs.list_runs(store)
+        assert frame["status"].to_list() == ["interrupted"]
+        assert store.con.execute("SELECT count(*) FROM run_epochs").fetchone()[0] >= 2
+        with pytest.raises(Exception, match="not done"):
+            runs.load_embeddings(store, frame["run_id"][0])
