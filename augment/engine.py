@@ -1,0 +1,194 @@
+"""The LLM engine: a thin wrapper over one ``vllm.LLM``: settings in, batched chat out.
+
+    engine = LLMEngine(EngineSettings(model="/path/to/hf-dir"))
+    outs = engine.chat(list_of_message_lists, SamplingSettings(), schema=MovieAttributes)
+
+Structured output uses vLLM's ``StructuredOutputsParams(json=schema)``. On a CPU machine the
+engine runs in-process with the settings measured best on our 2-core machines (see
+``../shared/notes/vllm-on-cpu.md``); on a GPU the same code runs with ``vllm`` and, for large
+models, ``tensor_parallel_size``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "smollm2-135m-instruct"  # prepared by `workbench model prepare`
+
+CPU_ENV = {
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine in-process: starts in seconds
+    "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB of KV cache
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # the default leaves one of two cores idle
+}
+
+
+class EngineSettings(BaseSettings):
+    """Which model and how to run it. Environment: ``WORKBENCH_LLM_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_LLM_", extra="ignore")
+
+    # A local HF model folder, the name of a prepared model under $WORKBENCH_HOME/models, or
+    # (on a machine with hub access, by your choice) a hub id.
+    model: str = DEFAULT_MODEL
+    dtype: str = "bfloat16"  # weights/activations dtype
+    max_model_len: int = 2048  # prompt + output tokens per request
+    tensor_parallel_size: int = 1  # GPUs per model replica
+    max_num_seqs: int = 64  # sequences batched at once
+    enforce_eager: bool = True  # skip torch.compile (minutes on CPU for little gain)
+    gpu_memory_utilization: float = 0.85  # GPU only
+    seed: int = 0  # engine seed
+
+
+class SamplingSettings(BaseModel):
+    """Sampling parameters; recorded with every job."""
+
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    max_tokens: int = 160  # per answer
+    seed: int = 0
+
+
+@dataclass
+class Completion:
+    text: str
+    n_prompt_tokens: int
+    n_output_tokens: int
+    finish_reason: str | None
+
+
+def resolve_model(model: str, models_dir: Path) -> str:
+    """A prepared name -> its folder; a path stays a path; anything else is a hub id."""
+    prepared = models_dir / model
+    if prepared.is_dir():
+        return str(prepared)
+    if Path(model).expanduser().is_dir():
+        return str(Path(model).expanduser().resolve())
+    if model == DEFAULT_MODEL:
+        raise FileNotFoundError(f"the default model is not prepared in {models_dir}: run "
+                                "`workbench model prepare`")
+    if "/" not in model:
+        raise FileNotFoundError(f"model {model!r} is neither a folder nor a prepared model "
+                                f"in {models_dir}")
+    return model  # a hub id: the user named it
+
+
+def _on_cpu() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return True
+
+
+@contextmanager
+def _modules_hidden_from_vllm_kernel_scan() -> Iterator[None]:
+    """Work around a vLLM 0.32 start-up crash when numba/llvmlite is already imported.
+
+    At start vLLM scans every module in ``sys.modules`` and calls ``vars(value).get`` on each
+    attribute; ``llvmlite.binding.ffi.lib`` has a ``__dict__`` that is not a dict, so the
+    scan raises ``AttributeError: '_lib_fn_wrapper' object has no attribute 'get'``.
+    torch-geometric imports numba, so any process that trained a model first would crash.
+    Modules with such attributes hold no Triton kernels; hiding them during the scan is safe.
+    """
+    hidden = {}
+    for name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            try:
+                broken = hasattr(value, "__dict__") and not isinstance(vars(value), Mapping)
+            except Exception:  # noqa: BLE001 - anything odd here is what we are avoiding
+                broken = True
+            if broken:
+                hidden[name] = sys.modules.pop(name)
+                break
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
+class LLMEngine:
+    """One vLLM engine, created on first use and reused for every batch."""
+
+    def __init__(self, settings: EngineSettings, model_path: str) -> None:
+        self.settings = settings
+        self.model_path = model_path
+
+    @cached_property
+    def llm(self) -> Any:
+        if _on_cpu():
+            for key, value in CPU_ENV.items():
+                os.environ.setdefault(key, value)
+        from vllm import LLM
+
+        s = self.settings
+        kwargs: dict[str, Any] = dict(
+            model=self.model_path, dtype=s.dtype, max_model_len=s.max_model_len,
+            tensor_parallel_size=s.tensor_parallel_size, max_num_seqs=s.max_num_seqs,
+            enforce_eager=s.enforce_eager, seed=s.seed,
+            # Without this a weak model can loop on whitespace inside the JSON.
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
+        )
+        if not _on_cpu():
+            kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
+        started = time.perf_counter()
+        with _modules_hidden_from_vllm_kernel_scan():
+            llm = LLM(**kwargs)
+        self.load_s = time.perf_counter() - started
+        return llm
+
+    @property
+    def version(self) -> str:
+        import vllm
+
+        return vllm.__version__
+
+    def sampling_params(self, sampling: SamplingSettings, schema: type[BaseModel] | None,
+                        seed_offset: int = 0) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = (StructuredOutputsParams(json=schema.model_json_schema())
+                      if schema is not None else None)
+        return SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
+                              max_tokens=sampling.max_tokens, seed=sampling.seed + seed_offset,
+                              structured_outputs=structured)
+
+    def chat(self, conversations: list[list[dict[str, str]]], sampling: SamplingSettings,
+             schema: type[BaseModel] | None = None, seed_offset: int = 0) -> list[Completion]:
+        """One batched ``llm.chat`` call; answers come back in input order."""
+        if not conversations:
+            return []
+        params = self.sampling_params(sampling, schema, seed_offset)
+        outputs = self.llm.chat(conversations, params, use_tqdm=False)
+        return [Completion(o.outputs[0].text, len(o.prompt_token_ids or []),
+                           len(o.outputs[0].token_ids), o.outputs[0].finish_reason)
+                for o in outputs]
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, without starting the engine."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.model_path)
+
+    def count_tokens(self, conversations: list[list[dict[str, str]]]) -> list[int]:
+        """Prompt token counts with the model's chat template."""
+        texts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                 for c in conversations]
+        return [len(ids) for ids in
+                self.tokenizer(texts, add_special_tokens=False)["input_ids"]]

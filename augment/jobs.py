@@ -1,0 +1,265 @@
+"""Batch jobs: build prompts in bulk, send them in large batches to one engine, write results
+to the store in chunks. Resumable and idempotent.
+
+A job's id is a hash of what decides its output (dataset, kind, model, prompt template,
+schema, sampling), so running the same command again finds the same job and continues it:
+entities that already have an output row are skipped. Each chunk (outputs, rejected attempts,
+counters) is one transaction, so a job killed at any point (even ``kill -9``) loses at most
+the chunk in flight and never writes anything twice.
+
+An answer that is not valid JSON for the schema is recorded in ``rejected_outputs`` with the
+raw text and the reason, and retried (``max_attempts`` in all; retries sample at
+``retry_temperature`` with a new seed, since a greedy retry would repeat itself). It is never
+stored as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+from pydantic import BaseModel, ValidationError
+
+from augment.engine import LLMEngine, SamplingSettings
+from augment.prompts import PromptTemplate
+from graph.store import DatasetInfo, Store, StoreError
+
+
+@dataclass
+class WorkItem:
+    """One prompt for one entity (an item or a user)."""
+
+    entity_idx: int
+    messages: list[dict[str, str]]
+    extra: dict[str, Any] = field(default_factory=dict)  # kept for building output rows
+
+
+class JobKind(Protocol):
+    """What a kind of job contributes: its prompts, its schema, and its output rows."""
+
+    kind: str  # e.g. "item-attributes"
+    entity: str  # "item" or "user"
+    output_table: str  # where parsed answers go
+    key_column: str  # the entity column of output_table
+    template: PromptTemplate
+    schema: type[BaseModel]
+    max_tokens: int  # default answer budget for this kind
+
+    def work_items(self, store: Store, dataset: DatasetInfo) -> list[WorkItem]: ...
+
+    def output_rows(self, items: list[WorkItem], answers: list[BaseModel]) -> pl.DataFrame: ...
+
+
+@dataclass
+class JobReport:
+    job_id: str
+    status: str
+    n_total: int
+    n_done: int
+    n_rejected: int
+    n_new: int
+    prompt_tokens: int
+    output_tokens: int
+    llm_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.llm_s if self.llm_s else 0.0
+
+
+def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
+    """The validated answer, or None and the reason it was rejected."""
+    try:
+        return schema.model_validate_json(text), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "answer"
+        return None, f"{first['type']} at {where}: {first['msg']}"[:500]
+
+
+def schema_hash(schema: type[BaseModel]) -> str:
+    return hashlib.sha256(json.dumps(schema.model_json_schema(), sort_keys=True).encode()
+                          ).hexdigest()
+
+
+class JobRunner:
+    """Runs job kinds against one engine and one store."""
+
+    def __init__(self, store: Store, engine: LLMEngine, sampling: SamplingSettings,
+                 model_name: str, chunk_size: int = 256, max_attempts: int = 3,
+                 retry_temperature: float = 0.8) -> None:
+        self.store, self.engine, self.sampling = store, engine, sampling
+        self.model_name = model_name
+        self.chunk_size, self.max_attempts = chunk_size, max_attempts
+        self.retry_temperature = retry_temperature
+
+    # -- identity and bookkeeping -------------------------------------------------------
+    def job_id(self, kind: JobKind, dataset: DatasetInfo) -> str:
+        key = json.dumps([dataset.dataset_id, dataset.name, kind.kind, self.model_name,
+                          kind.template.sha256, schema_hash(kind.schema),
+                          self.sampling.model_dump(), self.max_attempts], sort_keys=True)
+        return f"{kind.kind}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+    def manifest(self, kind: JobKind, dataset: DatasetInfo) -> dict:
+        return {
+            "kind": kind.kind, "dataset": dataset.name, "model": self.model_name,
+            "model_path": self.engine.model_path, "engine": "vllm",
+            "engine_version": self.engine.version,
+            "engine_settings": self.engine.settings.model_dump(),
+            "prompt": {"id": kind.template.id, "sha256": kind.template.sha256,
+                       "system": kind.template.system, "user": kind.template.user},
+            "schema": kind.schema.model_json_schema(), "sampling": self.sampling.model_dump(),
+            "max_attempts": self.max_attempts, "retry_temperature": self.retry_temperature,
+            "chunk_size": self.chunk_size,
+        }
+
+    def _open_job(self, job_id: str, kind: JobKind, dataset: DatasetInfo, n_total: int) -> None:
+        exists = self.store.con.execute("SELECT count(*) FROM jobs WHERE job_id = ?",
+                                        [job_id]).fetchone()[0]
+        if exists:
+            self.store.con.execute(
+                "UPDATE jobs SET status = 'running', n_total = greatest(n_total, ?), pid = ?, "
+                "host = ?, updated_at = current_timestamp WHERE job_id = ?",
+                [n_total, os.getpid(), socket.gethostname(), job_id])
+            return
+        self.store.con.execute(
+            "INSERT INTO jobs (job_id, dataset_id, kind, status, model, prompt_version, "
+            "prompt_hash, sampling, manifest, n_total, pid, host) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [job_id, dataset.dataset_id, kind.kind, self.model_name, kind.template.id,
+             kind.template.sha256, self.sampling.model_dump_json(),
+             json.dumps(self.manifest(kind, dataset)), n_total, os.getpid(),
+             socket.gethostname()])
+
+    def pending(self, job_id: str, kind: JobKind, items: list[WorkItem]) -> list[WorkItem]:
+        """Items without an output row and with attempts left."""
+        done = {r[0] for r in self.store.con.execute(
+            f"SELECT {kind.key_column} FROM {kind.output_table} WHERE job_id = ?",
+            [job_id]).fetchall()}
+        exhausted = {r[0] for r in self.store.con.execute(
+            "SELECT entity_idx FROM rejected_outputs WHERE job_id = ? GROUP BY entity_idx "
+            "HAVING count(*) >= ? OR bool_or(reason LIKE 'prompt too long%')",
+            [job_id, self.max_attempts]).fetchall()}
+        return [w for w in items if w.entity_idx not in done and w.entity_idx not in exhausted]
+
+    # -- running -----------------------------------------------------------------------
+    def run(self, kind: JobKind, dataset: DatasetInfo, limit: int | None = None,
+            on_chunk: Callable[[JobReport], None] | None = None) -> JobReport:
+        items = kind.work_items(self.store, dataset)
+        if limit is not None:
+            items = items[:limit]
+        job_id = self.job_id(kind, dataset)
+        self._open_job(job_id, kind, dataset, len(items))
+        todo = self.pending(job_id, kind, items)
+        report = JobReport(job_id, "running", len(items), len(items) - len(todo), 0, 0, 0, 0, 0.0)
+        report.n_rejected = self._count_rejected(job_id)
+        for chunk in _chunks(todo, self.chunk_size):
+            self._run_chunk(job_id, kind, chunk, report)
+            if on_chunk:
+                on_chunk(report)
+        self.store.con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp"
+                               " WHERE job_id = ?", [job_id])
+        report.status = "done"
+        return report
+
+    def _count_rejected(self, job_id: str) -> int:
+        return self.store.con.execute(
+            "SELECT count(*) FROM rejected_outputs WHERE job_id = ?", [job_id]).fetchone()[0]
+
+    def _run_chunk(self, job_id: str, kind: JobKind, chunk: list[WorkItem],
+                   report: JobReport) -> None:
+        prior = dict(self.store.con.execute(
+            "SELECT entity_idx, count(*) FROM rejected_outputs WHERE job_id = ? "
+            "GROUP BY entity_idx", [job_id]).fetchall())
+        accepted: list[tuple[WorkItem, BaseModel]] = []
+        rejected: list[dict] = []
+        tokens = {"prompt": 0, "output": 0, "s": 0.0}  # this chunk's, added on commit
+        waiting = self._drop_too_long(job_id, kind, chunk, prior, rejected)
+        for attempt in range(1, self.max_attempts + 1):
+            waiting = [w for w in waiting if prior.get(w.entity_idx, 0) < self.max_attempts]
+            if not waiting:
+                break
+            sampling = self.sampling if attempt == 1 else self.sampling.model_copy(
+                update={"temperature": max(self.sampling.temperature, self.retry_temperature)})
+            start = time.perf_counter()
+            with self.store.released():  # readers (the dashboard) may look in meanwhile
+                outs = self.engine.chat([w.messages for w in waiting], sampling, kind.schema,
+                                        seed_offset=attempt - 1)
+            tokens["s"] += time.perf_counter() - start
+            retry = []
+            for work, out in zip(waiting, outs):
+                tokens["prompt"] += out.n_prompt_tokens
+                tokens["output"] += out.n_output_tokens
+                answer, reason = parse_answer(out.text, kind.schema)
+                if answer is not None:
+                    accepted.append((work, answer))
+                    continue
+                prior[work.entity_idx] = prior.get(work.entity_idx, 0) + 1
+                rejected.append({"job_id": job_id, "entity": kind.entity,
+                                 "entity_idx": work.entity_idx,
+                                 "attempt": prior[work.entity_idx], "raw_text": out.text,
+                                 "reason": reason})
+                retry.append(work)
+            waiting = retry
+        self._write_chunk(job_id, kind, accepted, rejected, tokens, report)
+
+    def _drop_too_long(self, job_id: str, kind: JobKind, chunk: list[WorkItem], prior: dict,
+                       rejected: list[dict]) -> list[WorkItem]:
+        """Prompts that cannot fit the model's context are rejected once, for good."""
+        budget = self.engine.settings.max_model_len - self.sampling.max_tokens
+        lengths = self.engine.count_tokens([w.messages for w in chunk])
+        keep = []
+        for work, n in zip(chunk, lengths):
+            if n <= budget:
+                keep.append(work)
+                continue
+            attempt = prior.get(work.entity_idx, 0) + 1
+            prior[work.entity_idx] = self.max_attempts  # no retry can help
+            rejected.append({"job_id": job_id, "entity": kind.entity,
+                             "entity_idx": work.entity_idx, "attempt": attempt, "raw_text": None,
+                             "reason": f"prompt too long: {n} tokens, the budget is {budget} "
+                                       f"(max_model_len - max_tokens)"})
+        return keep
+
+    def _write_chunk(self, job_id: str, kind: JobKind, accepted: list, rejected: list[dict],
+                     tokens: dict, report: JobReport) -> None:
+        rows = kind.output_rows([w for w, _ in accepted], [a for _, a in accepted])
+        with self.store.transaction() as con:
+            if rows.height:
+                self.store.insert_frame(kind.output_table,
+                                        rows.with_columns(pl.lit(job_id).alias("job_id")))
+            if rejected:
+                self.store.insert_frame("rejected_outputs", pl.DataFrame(rejected, schema={
+                    "job_id": pl.String, "entity": pl.String, "entity_idx": pl.Int32,
+                    "attempt": pl.Int32, "raw_text": pl.String, "reason": pl.String}))
+            con.execute(
+                "UPDATE jobs SET n_done = n_done + ?, n_rejected = n_rejected + ?, "
+                "n_prompt_tokens = n_prompt_tokens + ?, n_output_tokens = n_output_tokens + ?, "
+                "llm_s = llm_s + ?, updated_at = current_timestamp WHERE job_id = ?",
+                [rows.height, len(rejected), tokens["prompt"], tokens["output"], tokens["s"],
+                 job_id])
+        report.prompt_tokens += tokens["prompt"]
+        report.output_tokens += tokens["output"]
+        report.llm_s += tokens["s"]
+        report.n_done += rows.height
+        report.n_new += rows.height
+        report.n_rejected += len(rejected)
+
+
+def _chunks(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def job_row(store: Store, job_id: str) -> dict:
+    row = store.con.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    if row is None:
+        raise StoreError(f"unknown job {job_id!r}: `workbench jobs` lists them")
+    return dict(zip([d[0] for d in store.con.description], row))

@@ -1,0 +1,104 @@
+"""Benchmark: the item-attribute job three ways on the same prompts, in one run.
+
+  ours  `JobRunner` + `ItemAttributesJob` end to end: prompts, vLLM with the JSON schema,
+        validation, DuckDB writes in chunks
+  raw   `vllm.LLM.chat` on the same prompts and sampling (schema-constrained), nothing else
+  hf    HF transformers `generate`, batched, greedy, unconstrained (it has no schema support)
+
+Model: the prepared default (SmolLM2-135M-Instruct; `workbench model prepare`), or
+`WORKBENCH_LLM_MODEL`. Output tokens per second and ratios are printed.
+
+    python bench/bench_enrich.py [--n 64] [--max-tokens 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from augment.attributes import ItemAttributesJob
+from augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
+from augment.jobs import JobRunner
+from augment.prepare import prepare_default_model
+from graph.ingest import IngestOptions, ingest
+from graph.store import Store
+from workbench.settings import get_settings
+
+
+def run_hf(model_path: str, conversations: list, max_tokens: int) -> tuple[int, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+    # float32: the fastest HF setting on CPU (bf16 matmuls there are several times slower)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    texts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+             for c in conversations]
+    batch = tok(texts, return_tensors="pt", padding=True)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_tokens, do_sample=False,
+                             pad_token_id=tok.pad_token_id or tok.eos_token_id)
+    seconds = time.perf_counter() - start
+    new = out[:, batch["input_ids"].shape[1]:]
+    eos = tok.eos_token_id
+    n_tokens = int(sum(int((row != eos).cumprod(0).sum()) + (1 if (row == eos).any() else 0)
+                       for row in new))
+    return n_tokens, seconds
+
+
+def run_in_subprocess(model_path: str, conversations: list, max_tokens: int) -> tuple[int, float]:
+    code = ("import json, sys; from bench_enrich import run_hf; "
+            "a = json.load(sys.stdin); print(json.dumps(run_hf(*a)))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(
+        [model_path, conversations, max_tokens]), capture_output=True, text=True, check=True,
+        cwd=Path(__file__).parent)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    args = parser.parse_args()
+    settings = EngineSettings()
+    if settings.model == "smollm2-135m-instruct":
+        prepare_default_model(get_settings().models_dir)
+    model_path = resolve_model(settings.model, get_settings().models_dir)
+    engine = LLMEngine(settings, model_path)
+    sampling = SamplingSettings(max_tokens=args.max_tokens)
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "b.duckdb") as store:
+        info = ingest(store, IngestOptions(), Path(tmp))
+        job = ItemAttributesJob("movie")
+        conversations = [w.messages for w in job.work_items(store, info)[: args.n]]
+        engine.chat(conversations[:4], sampling, job.schema)  # load and warm up
+        start = time.perf_counter()
+        raw = engine.llm.chat(conversations, engine.sampling_params(sampling, job.schema),
+                              use_tqdm=False)
+        raw_s = time.perf_counter() - start
+        raw_tokens = sum(len(o.outputs[0].token_ids) for o in raw)
+        runner = JobRunner(store, engine, sampling, settings.model, chunk_size=args.n,
+                           max_attempts=1)
+        start = time.perf_counter()
+        report = runner.run(job, info, limit=args.n)
+        ours_s = time.perf_counter() - start
+    # HF in a fresh process: vLLM pins OpenMP threads in this one, which would slow torch.
+    hf_tokens, hf_s = run_in_subprocess(model_path, conversations, args.max_tokens)
+    rates = {"ours (job, end to end)": report.output_tokens / ours_s,
+             "raw vllm.LLM.chat": raw_tokens / raw_s, "HF generate (batched)": hf_tokens / hf_s}
+    print(f"item attributes, {args.n} prompts, max {args.max_tokens} tokens, greedy, "
+          f"model {settings.model}, vLLM {engine.version}")
+    for name, rate in rates.items():
+        print(f"  {name:26} {rate:8.0f} tok/s")
+    print(f"  valid JSON in our job: {report.n_done}/{args.n}")
+    print(f"ours / raw vLLM: {rates['ours (job, end to end)'] / rates['raw vllm.LLM.chat']:.2f}; "
+          f"ours / HF generate: {rates['ours (job, end to end)'] / rates['HF generate (batched)']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""A scripted engine for unit tests of job handling (the real path is test_vllm_path.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from augment.engine import Completion, EngineSettings
+
+
+class FakeEngine:
+    def __init__(self, answer: Callable[[list[dict], int], str], max_model_len: int = 1024,
+                 fail_on_call: int | None = None) -> None:
+        self.answer = answer
+        self.settings = EngineSettings(model="fake", max_model_len=max_model_len)
+        self.model_path = "fake"
+        self.version = "fake"
+        self.calls: list[int] = []  # batch sizes
+        self.fail_on_call = fail_on_call
+
+    def chat(self, conversations, sampling, schema=None, seed_offset=0):
+        self.calls.append(len(conversations))
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise KeyboardInterrupt("simulated crash")
+        return [Completion(self.answer(c, seed_offset), 10, 5, "stop") for c in conversations]
+
+    def count_tokens(self, conversations):
+        return [sum(len(m["content"]) for m in c) // 4 for c in conversations]

@@ -1,0 +1,118 @@
+"""Job handling with a scripted engine: resume, idempotence, rejected outputs, limits."""
+
+import json
+
+import pytest
+
+from augment.attributes import ItemAttributesJob
+from augment.engine import SamplingSettings
+from augment.jobs import JobRunner, job_row
+from augment.schemas import MovieAttributes
+from tests.augment.fakes import FakeEngine
+
+GOOD = json.dumps({"director": "A. Director", "country": "USA", "language": "English",
+                   "release_year": 1995, "genres": ["Drama"]})
+
+
+def runner(store, engine, **kw):
+    return JobRunner(store, engine, SamplingSettings(), "fake-model", **kw)
+
+
+def counts(store, job_id):
+    return (store.con.execute("SELECT count(*), count(DISTINCT item_idx) FROM item_attributes "
+                              "WHERE job_id = ?", [job_id]).fetchone())
+
+
+def test_job_writes_one_row_per_item_with_provenance(toy_store):
+    engine = FakeEngine(lambda c, a: GOOD)
+    report = runner(toy_store, engine, chunk_size=10).run(ItemAttributesJob(),
+                                                          toy_store.dataset())
+    assert report.status == "done" and report.n_done == 24 and report.n_rejected == 0
+    assert counts(toy_store, report.job_id) == (24, 24)
+    assert engine.calls == [10, 10, 4]
+    job = job_row(toy_store, report.job_id)
+    manifest = json.loads(job["manifest"])
+    assert job["model"] == "fake-model" and job["prompt_version"] == "item_attributes.movie.v1"
+    assert manifest["prompt"]["sha256"] == job["prompt_hash"]
+    assert manifest["schema"] == MovieAttributes.model_json_schema()
+    assert json.loads(job["sampling"])["temperature"] == 0.0
+
+
+def test_rerun_is_idempotent(toy_store):
+    engine = FakeEngine(lambda c, a: GOOD)
+    first = runner(toy_store, engine).run(ItemAttributesJob(), toy_store.dataset())
+    second = runner(toy_store, engine).run(ItemAttributesJob(), toy_store.dataset())
+    assert second.job_id == first.job_id and second.n_new == 0
+    assert engine.calls == [24]
+    assert counts(toy_store, first.job_id) == (24, 24)
+
+
+def test_crash_mid_job_resumes_without_duplicates(toy_store):
+    crashing = FakeEngine(lambda c, a: GOOD, fail_on_call=2)
+    with pytest.raises(KeyboardInterrupt):
+        runner(toy_store, crashing, chunk_size=10).run(ItemAttributesJob(), toy_store.dataset())
+    job_id = runner(toy_store, crashing).job_id(ItemAttributesJob(), toy_store.dataset())
+    assert counts(toy_store, job_id) == (10, 10)  # first chunk committed, second rolled back
+    assert job_row(toy_store, job_id)["status"] == "running"
+    engine = FakeEngine(lambda c, a: GOOD)
+    report = runner(toy_store, engine, chunk_size=10).run(ItemAttributesJob(),
+                                                          toy_store.dataset())
+    assert engine.calls == [10, 4]  # only what was missing
+    assert counts(toy_store, job_id) == (24, 24)
+    assert job_row(toy_store, job_id)["n_done"] == 24 and report.status == "done"
+
+
+def test_invalid_output_is_rejected_retried_and_never_stored(toy_store):
+    def answer(conversation, attempt):
+        title = json.loads(conversation[1]["content"].split("<item>\n")[1].split("\n</item>")[0])
+        if title["title"].startswith("Silent"):  # always broken for these items
+            return '{"director": "X", "country": '
+        return GOOD if attempt >= 1 else '{"director": 3}'  # valid on the first retry
+
+    engine = FakeEngine(answer)
+    report = runner(toy_store, engine, max_attempts=3).run(ItemAttributesJob(),
+                                                           toy_store.dataset())
+    n_silent = toy_store.con.execute(
+        "SELECT count(*) FROM items WHERE title LIKE 'Silent%'").fetchone()[0]
+    assert n_silent > 0
+    assert report.n_done == 24 - n_silent
+    rejected = toy_store.frame("SELECT * FROM rejected_outputs WHERE job_id = ?",
+                               [report.job_id])
+    # every item failed once; the Silent ones three times in all
+    assert rejected.height == 24 + 2 * n_silent
+    assert set(rejected.filter(rejected["raw_text"] == '{"director": 3}')["attempt"]) == {1}
+    assert rejected["reason"].str.contains("at director|json_invalid").all()
+    stored = toy_store.frame("SELECT attributes FROM item_attributes WHERE job_id = ?",
+                             [report.job_id])
+    for attrs in stored["attributes"]:
+        MovieAttributes.model_validate_json(attrs)
+    # a rerun does not retry exhausted items forever
+    again = FakeEngine(answer)
+    runner(toy_store, again, max_attempts=3).run(ItemAttributesJob(), toy_store.dataset())
+    assert again.calls == []
+
+
+def test_limit_takes_a_sample_and_extends(toy_store):
+    engine = FakeEngine(lambda c, a: GOOD)
+    r = runner(toy_store, engine)
+    assert r.run(ItemAttributesJob(), toy_store.dataset(), limit=5).n_done == 5
+    assert r.run(ItemAttributesJob(), toy_store.dataset(), limit=8).n_new == 3
+
+
+def test_prompt_too_long_is_rejected_once(toy_store):
+    engine = FakeEngine(lambda c, a: GOOD, max_model_len=170)  # budget 170 - 160 = 10 tokens
+    report = runner(toy_store, engine).run(ItemAttributesJob(), toy_store.dataset())
+    assert report.n_done == 0 and engine.calls == []
+    reasons = toy_store.frame("SELECT reason FROM rejected_outputs")["reason"]
+    assert reasons.len() == 24 and reasons.str.starts_with("prompt too long").all()
+
+
+def test_new_prompt_version_or_model_is_a_new_job(toy_store, tmp_path):
+    engine = FakeEngine(lambda c, a: GOOD)
+    a = JobRunner(toy_store, engine, SamplingSettings(), "model-a").job_id(
+        ItemAttributesJob(), toy_store.dataset())
+    b = JobRunner(toy_store, engine, SamplingSettings(), "model-b").job_id(
+        ItemAttributesJob(), toy_store.dataset())
+    c = JobRunner(toy_store, engine, SamplingSettings(temperature=0.5), "model-a").job_id(
+        ItemAttributesJob(), toy_store.dataset())
+    assert len({a, b, c}) == 3

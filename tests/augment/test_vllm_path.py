@@ -1,0 +1,120 @@
+"""The real vLLM path, with a tiny random-weight Llama built in the test session."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+from augment.attributes import ItemAttributesJob
+from augment.engine import SamplingSettings
+from augment.jobs import JobRunner
+from augment.schemas import MovieAttributes
+
+pytestmark = pytest.mark.slow
+
+
+class Choice(BaseModel):
+    liked: Literal["first", "second"]
+    confident: bool
+
+
+def test_structured_chat_returns_schema_json(tiny_engine):
+    conversations = [[{"role": "user", "content": f"Pick one, case {i}."}] for i in range(6)]
+    outs = tiny_engine.chat(conversations, SamplingSettings(max_tokens=32), Choice)
+    assert len(outs) == 6
+    for out in outs:
+        Choice.model_validate_json(out.text)  # the grammar made a random model write JSON
+        assert out.n_output_tokens > 0 and out.n_prompt_tokens > 0
+    # our pre-count (for the context budget and --dry-run) is what the engine saw
+    assert tiny_engine.count_tokens(conversations) == [o.n_prompt_tokens for o in outs]
+
+
+def test_item_attribute_job_on_real_engine(toy_store, tiny_engine):
+    runner = JobRunner(toy_store, tiny_engine, SamplingSettings(max_tokens=96), "tiny",
+                       chunk_size=4, max_attempts=2)
+    report = runner.run(ItemAttributesJob(), toy_store.dataset(), limit=8)
+    assert report.status == "done" and report.output_tokens > 0
+    stored = toy_store.frame("SELECT item_idx, attributes FROM item_attributes")
+    for attrs in stored["attributes"]:
+        MovieAttributes.model_validate_json(attrs)  # only valid answers became data
+    rejected = toy_store.frame("SELECT entity_idx, attempt FROM rejected_outputs")
+    # every sampled item either has its row or used all its attempts
+    for idx in range(8):
+        has_row = idx in set(stored["item_idx"])
+        n_rejected = rejected.filter(rejected["entity_idx"] == idx).height
+        assert has_row or n_rejected == 2
+
+
+def test_kill_9_mid_job_then_resume(tmp_path, tiny_model):
+    from data import TOY_DIR
+    from graph.ingest import IngestOptions, ingest
+    from graph.store import Store
+
+    db = tmp_path / "kill.duckdb"
+    with Store.open(db) as store:
+        ingest(store, IngestOptions(path=TOY_DIR), tmp_path)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from augment.attributes import ItemAttributesJob
+        from augment.engine import EngineSettings, LLMEngine, SamplingSettings
+        from augment.jobs import JobRunner
+        from graph.store import Store
+        engine = LLMEngine(EngineSettings(model={str(tiny_model)!r}, max_model_len=2048),
+                           {str(tiny_model)!r})
+        with Store.open({str(db)!r}) as store:
+            runner = JobRunner(store, engine, SamplingSettings(max_tokens=48), "tiny",
+                               chunk_size=4, max_attempts=1)
+            def on_chunk(report):
+                print("chunk", report.n_done + report.n_rejected, flush=True)
+                time.sleep(float(sys.argv[1]))
+            runner.run(ItemAttributesJob(), store.dataset(), on_chunk=on_chunk)
+        print("finished", flush=True)
+    """)
+    env = {**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"}
+    proc = subprocess.Popen([sys.executable, "-c", script, "30"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("chunk"), line
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with Store.open(db) as store:
+        assert store.con.execute("SELECT status FROM jobs").fetchone()[0] == "running"
+        first = store.con.execute("SELECT count(*) FROM item_attributes").fetchone()[0] + \
+            store.con.execute("SELECT count(*) FROM rejected_outputs").fetchone()[0]
+    assert first == 4
+    done = subprocess.run([sys.executable, "-c", script, "0"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert "finished" in done.stdout, done.stderr[-2000:]
+    with Store.open(db) as store:
+        n_rows, n_items = store.con.execute(
+            "SELECT count(*), count(DISTINCT item_idx) FROM item_attributes").fetchone()
+        n_rej = store.con.execute("SELECT count(DISTINCT entity_idx) FROM rejected_outputs "
+                                  "WHERE entity_idx NOT IN (SELECT item_idx FROM "
+                                  "item_attributes)").fetchone()[0]
+        assert n_rows == n_items  # nothing written twice
+        assert n_items + n_rej == 24  # nothing lost
+        job = store.con.execute("SELECT status, n_done FROM jobs").fetchone()
+        assert job == ("done", n_items)
+
+
+def test_engine_starts_after_torch_geometric_was_imported(tiny_model):
+    """vLLM 0.32's start-up scan crashed on numba/llvmlite, which torch-geometric imports."""
+    script = textwrap.dedent(f"""
+        import torch_geometric, llvmlite.binding.ffi  # what training imports first
+        from augment.engine import EngineSettings, LLMEngine, SamplingSettings
+        engine = LLMEngine(EngineSettings(model={str(tiny_model)!r}, max_model_len=2048),
+                           {str(tiny_model)!r})
+        out = engine.chat([[{{"role": "user", "content": "hi"}}]], SamplingSettings(max_tokens=4))
+        print("ok", out[0].n_output_tokens, flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert any(line.startswith("ok ") for line in done.stdout.splitlines()), done.stderr[-2000:]
