@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from app import cli as app_cli
+from augment import cli as augment_cli
 from graph import cli as graph_cli
 from graph import train_cli
 
@@ -16,6 +18,8 @@ app = typer.Typer(
 )
 graph_cli.register(app)
 train_cli.register(app)
+augment_cli.register(app)
+app_cli.register(app)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,26 @@
+"""`workbench app`: start the Streamlit dashboard on the current workbench."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+MAIN = Path(__file__).resolve().parent / "main.py"
+
+
+def app_command(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
+) -> None:
+    """Start the Streamlit dashboard (reads the store of $WORKBENCH_HOME, read-only)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+           "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("app")(app_command)

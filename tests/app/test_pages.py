@@ -1,0 +1,97 @@
+"""Every page of the dashboard, with streamlit's AppTest, on a small store built here."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import EVIL
+
+MAIN = str(Path(__file__).parents[2] / "app" / "main.py")
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(t.value for t in at.text)
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_overview(app_store):
+    at = open_app()
+    assert "Dataset toy (recbole): 30 users, 24 items, 318 interactions" in texts(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Items with attributes"] == "24 / 24"
+    assert metrics["Users with profiles"] == "30 / 30"
+    assert len(at.dataframe) >= 1
+
+
+def test_items_page_shows_attributes_with_provenance_as_text(app_store):
+    at = open_app()
+    at.switch_page("pages/items.py").run()
+    assert not at.exception
+    at.selectbox(key="item_pick").set_value(0).run()
+    shown = texts(at)
+    assert "model fake-model | prompt item_attributes.movie.v1" in shown
+    assert EVIL in shown  # the malicious title is shown verbatim, as text
+    assert "<script>" not in markdown(at) and "**bold**" not in markdown(at)
+    at.text_input(key="item_query").input("Golden").run()
+    titles = at.dataframe[0].value["title"].tolist()
+    assert titles and all("Golden" in t for t in titles)
+
+
+def test_users_page_with_profile_and_two_runs(app_store):
+    at = open_app()
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="user_key").input("3").run()
+    assert not at.exception, at.exception
+    assert f"Likes dramas {EVIL}" in texts(at)
+    assert "<script>" not in markdown(at)
+    # two runs side by side, each a top-10 list with held-out items marked
+    tables = [df.value for df in at.dataframe if "held_out" in df.value.columns]
+    assert len(tables) == 2 and all(len(t) == 10 for t in tables)
+
+
+def test_users_page_unknown_user(app_store):
+    at = open_app()
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="user_key").input("nobody").run()
+    assert "No user 'nobody'" in at.error[0].value
+
+
+def test_jobs_page_shows_rejected_outputs(app_store):
+    at = open_app()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception
+    jobs = at.dataframe[0].value
+    assert set(jobs["kind"]) == {"item-attributes", "user-profiles"}
+    at.selectbox(key="job_pick").set_value(
+        jobs.loc[jobs["kind"] == "item-attributes", "job_id"].iloc[0]).run()
+    rejected = at.dataframe[1].value
+    assert len(rejected) == 24 and set(rejected["raw_text"]) == {"not json"}
+
+
+def test_runs_page_curves_and_metrics(app_store):
+    at = open_app()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    runs = at.dataframe[0].value
+    assert set(runs["model"]) == {"lightgcn", "pop"}
+    at.selectbox(key="run_pick").set_value(
+        runs.loc[runs["model"] == "lightgcn", "run_id"].iloc[0]).run()
+    metrics = at.dataframe[1].value
+    assert "recall@20" in set(metrics["metric"])
+
+
+def test_missing_store_is_a_clear_message(workbench_home):
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    assert "run `workbench ingest` first" in at.error[0].value
