@@ -157,6 +157,14 @@ class Reader:
             "SELECT epoch, loss, CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE)"
             " AS valid_recall20 FROM run_epochs WHERE run_id = ? ORDER BY epoch", [run_id])
 
+    def latest_ablation(self, dataset_id: int) -> tuple[str, list[dict]] | None:
+        frame = self.frame("SELECT experiment_id, results FROM experiments WHERE dataset_id = ? "
+                           "AND kind = 'ablation' ORDER BY created_at DESC LIMIT 1",
+                           [dataset_id])
+        if frame.height == 0:
+            return None
+        return frame["experiment_id"][0], json.loads(frame["results"][0])
+
     def run_metrics(self, run_id: str) -> dict:
         row = self.frame("SELECT valid_metrics, test_metrics FROM runs WHERE run_id = ?",
                          [run_id]).row(0, named=True)

@@ -54,7 +54,10 @@ def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool
         runner = JobRunner(store, engine, SamplingSettings(max_tokens=kind.max_tokens),
                            settings.model, chunk_size, max_attempts)
         if dry_run:
-            show_dry_run(runner, kind, info, limit)
+            try:
+                show_dry_run(runner, kind, info, limit)
+            except StoreError as exc:
+                fail(str(exc))
             return
         progress = Progress(TextColumn(f"[bold]{kind.kind}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
@@ -65,9 +68,12 @@ def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool
                             status=f"rejected {report.n_rejected}  "
                                    f"{report.tokens_per_s:.0f} tok/s")
 
-        with progress:
-            task = progress.add_task(kind.kind, total=None, status="loading model")
-            report = runner.run(kind, info, limit, on_chunk=on_chunk)
+        try:
+            with progress:
+                task = progress.add_task(kind.kind, total=None, status="loading model")
+                report = runner.run(kind, info, limit, on_chunk=on_chunk)
+        except StoreError as exc:  # unknown run, run of another dataset, ...
+            fail(str(exc))
     console.print(f"job [bold]{report.job_id}[/bold]: {report.n_done}/{report.n_total} done, "
                   f"{report.n_new} new, {report.n_rejected} rejected attempts, "
                   f"{report.output_tokens:,} tokens at {report.tokens_per_s:.0f} tok/s")
@@ -132,6 +138,25 @@ def item_profiles_command(
     from profiles.items import ItemProfilesJob
 
     run_job(ItemProfilesJob(), dataset, limit, dry_run, chunk_size, max_attempts)
+
+
+@augment_app.command("edges")
+def edges_command(
+    run: Annotated[str, typer.Option("--run", help="Base run whose top-K are the candidates "
+                                                  "(a run id, or `latest`).")],
+    k: Annotated[int, typer.Option("-k", help="Candidates shown per user.")] = 10,
+    dataset: Dataset = None, limit: Limit = None, dry_run: DryRun = False,
+    max_history: Annotated[int, typer.Option(help="Training items shown per user.")] = 20,
+    chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
+) -> None:
+    """LLMRec synthetic edges: the LLM picks liked/disliked among a run's top-K candidates."""
+    from augment.edges import EdgesJob
+
+    try:
+        kind = EdgesJob(run, k, max_history)
+    except ValueError as exc:
+        fail(str(exc))
+    run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts)
 
 
 @augment_app.command("embed")

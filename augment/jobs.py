@@ -104,7 +104,8 @@ class JobRunner:
     def job_id(self, kind: JobKind, dataset: DatasetInfo) -> str:
         key = json.dumps([dataset.dataset_id, dataset.name, kind.kind, self.model_name,
                           kind.template.sha256, schema_hash(kind.schema),
-                          self.sampling.model_dump(), self.max_attempts], sort_keys=True)
+                          self.sampling.model_dump(), self.max_attempts,
+                          getattr(kind, "identity", "")], sort_keys=True)
         return f"{kind.kind}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
     def manifest(self, kind: JobKind, dataset: DatasetInfo) -> dict:
@@ -117,7 +118,7 @@ class JobRunner:
                        "system": kind.template.system, "user": kind.template.user},
             "schema": kind.schema.model_json_schema(), "sampling": self.sampling.model_dump(),
             "max_attempts": self.max_attempts, "retry_temperature": self.retry_temperature,
-            "chunk_size": self.chunk_size,
+            "chunk_size": self.chunk_size, "identity": getattr(kind, "identity", ""),
         }
 
     def _open_job(self, job_id: str, kind: JobKind, dataset: DatasetInfo, n_total: int) -> None:

@@ -11,6 +11,7 @@ L2 on the batch's ego (layer-0) embeddings, as in LightGCN:
 
 from __future__ import annotations
 
+import torch
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,6 +27,18 @@ def bpr_loss_per_triple(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
     return -F.logsigmoid(pos_scores - neg_scores)
 
 
+def prune_largest(losses: Tensor, drop_rate: float) -> Tensor:
+    """Mean loss after dropping the ``drop_rate`` fraction with the **largest** loss.
+
+    LLMRec's denoising of augmented triples: the pairs the model disagrees with most are the
+    likeliest noise. (The reference code's sort keeps those instead; this drops them.)
+    """
+    n_drop = int(drop_rate * len(losses))
+    if n_drop <= 0:
+        return losses.mean()
+    return torch.topk(losses, len(losses) - n_drop, largest=False).values.mean()
+
+
 def l2_reg(*ego: Tensor, batch_size: int) -> Tensor:
     """Half the squared L2 norm of the given ego embeddings, per batch row."""
     return sum(e.pow(2).sum() for e in ego) / (2 * batch_size)
@@ -36,4 +49,4 @@ def score_pairs(user_emb: Tensor, item_emb: Tensor, users: Tensor, items: Tensor
     return (user_emb[users] * item_emb[items]).sum(dim=-1)
 
 
-__all__ = ["bpr_loss", "bpr_loss_per_triple", "l2_reg", "score_pairs"]
+__all__ = ["bpr_loss", "bpr_loss_per_triple", "l2_reg", "prune_largest", "score_pairs"]

@@ -186,7 +186,20 @@ def m003_runs(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-MIGRATIONS: list[Migration] = [m001_core, m002_generated, m003_runs]
+def m004_experiments(con: duckdb.DuckDBPyConnection) -> None:
+    """Experiments (e.g. the ablation): their settings and result table."""
+    con.execute("""
+        CREATE TABLE experiments (
+            experiment_id VARCHAR PRIMARY KEY,
+            dataset_id  INTEGER NOT NULL,
+            kind        VARCHAR NOT NULL,     -- ablation
+            config      JSON NOT NULL,
+            results     JSON NOT NULL,        -- one object per (variant, seed) run
+            created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )""")
+
+
+MIGRATIONS: list[Migration] = [m001_core, m002_generated, m003_runs, m004_experiments]
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:

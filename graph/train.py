@@ -12,6 +12,7 @@ evaluated, once (training and validation items excluded).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from torch_geometric.seed import seed_everything
 
 from graph import runs
 from graph.evaluate import evaluate
-from graph.losses import bpr_loss, l2_reg, score_pairs
+from graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
 from graph.models import LightGCN, MatrixFactorization, Popularity
 from graph.sampling import NegativeSampler
 from graph.store import Store
@@ -50,6 +51,10 @@ class TrainConfig(BaseModel):
     select_metric: str = "recall@20"  # validation metric for early stopping and selection
     eval_batch_size: int = 1024  # users scored at once in full ranking
     seed: int = 2020  # seeds torch, numpy and random
+    # Views with synthetic (user, pos, neg) triples (LLMRec):
+    aug_rate: float = 0.1  # augmented triples drawn per batch, as a fraction of batch_size
+    aug_weight: float = 1.0  # weight of their BPR loss
+    prune_rate: float = 0.2  # per batch, drop this fraction of them with the LARGEST loss
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -75,6 +80,8 @@ class Batch:
     item_emb: Tensor
     model: torch.nn.Module
     data: GraphData
+    adj: Tensor | None
+    generator: torch.Generator
 
 
 LossTerm = Callable[[Batch], Tensor]
@@ -131,6 +138,24 @@ class Trainer:
                         [self.data.train_csr, self.data.valid], self.config.ks,
                         self.config.eval_batch_size)
 
+    def augmented_loss(self, user_emb: Tensor, item_emb: Tensor, batch_size: int) -> Tensor:
+        """BPR on a random draw of the view's synthetic triples, largest losses pruned."""
+        extra = self.data.extra_triples
+        n = max(1, math.ceil(self.config.aug_rate * batch_size))
+        pick = torch.randint(extra.size(1), (n,), generator=self.generator)
+        users, pos, neg = extra[:, pick]
+        losses = bpr_loss_per_triple(score_pairs(user_emb, item_emb, users, pos),
+                                     score_pairs(user_emb, item_emb, users, neg))
+        return prune_largest(losses, self.config.prune_rate)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """The model's parameters and those of loss modules (projection MLPs, mask token)."""
+        params = list(self.model.parameters())
+        for term in self.extra_losses:
+            if isinstance(term, torch.nn.Module):
+                params += list(term.parameters())
+        return params
+
     def train_epoch(self, optimizer: torch.optim.Optimizer, sampler: NegativeSampler) -> float:
         self.model.train()
         cfg, train, n_users = self.config, self.data.train, self.data.num_users
@@ -145,8 +170,11 @@ class Trainer:
             ego = self.model.ego_embedding
             loss = loss + cfg.reg * l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg],
                                            batch_size=len(users))
+            if self.data.extra_triples.size(1):
+                loss = loss + cfg.aug_weight * self.augmented_loss(user_emb, item_emb, len(idx))
             if self.extra_losses:
-                batch = Batch(users, pos, neg, user_emb, item_emb, self.model, self.data)
+                batch = Batch(users, pos, neg, user_emb, item_emb, self.model, self.data,
+                              self.adj, self.generator)
                 loss = loss + sum(term(batch) for term in self.extra_losses)
             optimizer.zero_grad()
             loss.backward()
@@ -178,7 +206,7 @@ class Trainer:
         cfg = self.config
         if cfg.model == "pop":
             return None, self.validate(), 0
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        optimizer = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         sampler = NegativeSampler(self.data.train, self.data.num_items)
         best_score, best_epoch, best_valid, best_state, bad = -1.0, 0, {}, None, 0
         epoch = 0

@@ -18,6 +18,29 @@ from graph.train import TrainConfig, Trainer
 from graph.views import ViewError, load_graph
 
 
+def parse_config(model: str, epochs: int | None, seed: int | None,
+                 settings: list[str] | None) -> TrainConfig:
+    """A TrainConfig from CLI options and `--set KEY=VALUE` pairs (values parsed as JSON)."""
+    overrides: dict = {"model": model}
+    if epochs is not None:
+        overrides["max_epochs"] = epochs
+    if seed is not None:
+        overrides["seed"] = seed
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    try:
+        return TrainConfig(**overrides)
+    except ValidationError as exc:
+        fail("invalid training settings:\n" + "\n".join(
+            f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+
+
 def train_command(
     model: Annotated[str, typer.Option(help="lightgcn, mf (BPR matrix factorisation) or pop.")]
         = "lightgcn",
@@ -32,24 +55,7 @@ def train_command(
         = None,
 ) -> None:
     """Train a model on a dataset's training split; select on validation; test once."""
-    overrides: dict = {"model": model}
-    if epochs is not None:
-        overrides["max_epochs"] = epochs
-    if seed is not None:
-        overrides["seed"] = seed
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    try:
-        config = TrainConfig(**overrides)
-    except ValidationError as exc:
-        fail("invalid training settings:\n" + "\n".join(
-            f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    config = parse_config(model, epochs, seed, set_)
     metric = config.select_metric
     with open_store() as store:
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -140,7 +146,47 @@ def recommend_command(
     console.print(table)
 
 
+experiment_app = typer.Typer(help="Experiments over several runs.", no_args_is_help=True)
+
+
+@experiment_app.command("ablation")
+def ablation_command(
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
+        = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per variant (2020, 2021, ...).")] = 3,
+    variants: Annotated[str, typer.Option(help="Comma-separated subset of "
+                                               "base,+edges,+con,+gen,+all.")]
+        = "base,+edges,+con,+gen,+all",
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
+    cold_max_degree: Annotated[int, typer.Option(
+        help="Cold items: at most this many training interactions.")] = 5,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Any TrainConfig field, KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Train base/+edges/+con/+gen/+all with several seeds; print and store the table."""
+    from graph.experiments import run_ablation
+
+    config = parse_config("lightgcn", epochs, None, set_)
+    with open_store() as store:
+        try:
+            experiment_id, table = run_ablation(
+                store, dataset, config, [2020 + i for i in range(seeds)],
+                [v.strip() for v in variants.split(",") if v.strip()], cold_max_degree,
+                on_run=lambda r: console.print(
+                    f"{r['variant']:7} seed {r['seed']}: test recall@20 "
+                    f"{r['test']['recall@20']:.4f} (best epoch {r['best_epoch']})"))
+        except (StoreError, ViewError, ValueError) as exc:
+            fail(str(exc))
+    console.print(f"experiment [bold]{experiment_id}[/bold] (validation-selected test metrics, "
+                  "mean ± std over seeds)")
+    out = Table(*table.columns)
+    for row in table.iter_rows():
+        out.add_row(*map(str, row))
+    console.print(out)
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(experiment_app, name="experiment")
     app.command("train")(train_command)
     app.command("runs")(runs_command)
     app.command("recommend")(recommend_command)

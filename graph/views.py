@@ -54,7 +54,10 @@ class GraphData:
     valid: HeldOut
     test: HeldOut
     train_csr: HeldOut  # the training items per user (to exclude from ranking)
+    # synthetic (user, pos, neg) triples added to BPR (LLMRec views)
     extra_triples: Tensor = field(default_factory=lambda: torch.empty(3, 0, dtype=torch.long))
+    # extra (user, item) propagation edges (views that also propagate over synthetic edges)
+    extra_edges: Tensor = field(default_factory=lambda: torch.empty(2, 0, dtype=torch.long))
 
     @property
     def num_nodes(self) -> int:
@@ -62,7 +65,10 @@ class GraphData:
 
     def edge_index(self) -> Tensor:
         """Bipartite propagation edges, both directions; items are offset by ``num_users``."""
-        u, i = self.train[0], self.train[1] + self.num_users
+        pairs = self.train
+        if self.extra_edges.size(1):
+            pairs = torch.cat([pairs, self.extra_edges], dim=1).unique(dim=1)
+        u, i = pairs[0], pairs[1] + self.num_users
         return torch.stack([torch.cat([u, i]), torch.cat([i, u])])
 
     def normalized_adjacency(self) -> Tensor:
@@ -79,7 +85,11 @@ class GraphData:
             return adj.coalesce().to_sparse_csr()
 
 
-VIEWS = ("base",)
+VIEWS = {
+    "base": "training interactions only",
+    "llmrec": "+ the latest edge job's synthetic triples in BPR (LLMRec)",
+    "llmrec-prop": "+ those triples in BPR and their (user, liked) pairs as propagation edges",
+}
 
 
 def _pairs(store: Store, dataset_id: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -107,9 +117,58 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
     if len(su) == 0:
         raise ViewError(f"dataset {info.name!r} has no test interactions")
     n_u, n_i = info.n_users, info.n_items
-    return GraphData(
+    data = GraphData(
         dataset=info, view=view, num_users=n_u, num_items=n_i,
         train=torch.from_numpy(np.stack([tu, ti])),
         valid=HeldOut.from_pairs(vu, vi, n_u), test=HeldOut.from_pairs(su, si, n_u),
         train_csr=HeldOut.from_pairs(tu, ti, n_u),
     )
+    if view.startswith("llmrec"):
+        data.extra_triples = synthetic_triples(store, info)
+        if view == "llmrec-prop":
+            data.extra_edges = data.extra_triples[:2].clone()
+    return data
+
+
+def synthetic_triples(store: Store, info: DatasetInfo) -> Tensor:
+    """(3, n) user, pos, neg of the most recent finished edges job of the dataset."""
+    rows = store.con.execute(
+        "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'edges' AND n_done > 0 "
+        "ORDER BY updated_at DESC LIMIT 1", [info.dataset_id]).fetchall()
+    if not rows:
+        raise ViewError(f"view needs synthetic edges, and dataset {info.name!r} has none: run "
+                        "`workbench augment edges --run RUN_ID` first")
+    got = store.con.execute(
+        "SELECT user_idx, pos_item_idx, neg_item_idx FROM synthetic_edges WHERE job_id = ?",
+        [rows[0][0]]).fetchnumpy()
+    return torch.from_numpy(np.stack([got["user_idx"], got["pos_item_idx"],
+                                      got["neg_item_idx"]]).astype(np.int64))
+
+
+def load_profile_embeddings(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor,
+                                                                       Tensor, Tensor]:
+    """Profile embeddings of users and items (latest embed job of each) and presence masks.
+
+    Missing profiles are zero rows with mask False: alignment losses skip them."""
+    out = []
+    for entity, size in (("user", info.n_users), ("item", info.n_items)):
+        job = store.con.execute(
+            "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'embed' AND "
+            "json_extract_string(manifest, '$.source_kind') = ? ORDER BY updated_at DESC "
+            "LIMIT 1", [info.dataset_id, f"{entity}-profiles"]).fetchall()
+        if not job:
+            raise ViewError(f"no embedded {entity} profiles for dataset {info.name!r}: run "
+                            f"`workbench augment {entity}-profiles` and "
+                            f"`workbench augment embed --source {entity}-profiles`")
+        table = store.arrow("SELECT entity_idx, vector FROM embeddings WHERE job_id = ?",
+                            [job[0][0]])
+        idx = torch.from_numpy(table.column("entity_idx").to_numpy().astype(np.int64))
+        vec = table.column("vector").combine_chunks()
+        flat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+        vectors = torch.from_numpy(flat.reshape(len(vec), -1))
+        matrix = torch.zeros(size, vectors.size(1))
+        matrix[idx] = vectors
+        mask = torch.zeros(size, dtype=torch.bool)
+        mask[idx] = True
+        out += [matrix, mask]
+    return out[0], out[1], out[2], out[3]

@@ -1,3 +1,4 @@
+import altair as alt
 import polars as pl
 import streamlit as st
 
@@ -27,3 +28,25 @@ st.dataframe(pl.DataFrame({
     "valid": [metrics["valid_metrics"].get(n) for n in names],
     "test": [metrics["test_metrics"].get(n) for n in names],
 }), hide_index=True)
+
+ablation = r.latest_ablation(ds["dataset_id"])
+if ablation is not None:
+    experiment_id, results = ablation
+    st.subheader("Ablation (validation-selected test metrics, mean ± std over seeds)")
+    st.text(f"experiment {experiment_id}")
+    long = pl.DataFrame([
+        {"variant": res["variant"], "seed": res["seed"], "part": part, "metric": m,
+         "value": res[part][m]}
+        for res in results for part in ("test", "cold_test") for m in ("recall@20", "ndcg@20")
+        if m in res[part]])
+    summary = long.group_by("variant", "part", "metric", maintain_order=True).agg(
+        pl.col("value").mean().alias("mean"), pl.col("value").std().fill_null(0).alias("std"))
+    summary = summary.with_columns((pl.col("mean") - pl.col("std")).alias("low"),
+                                   (pl.col("mean") + pl.col("std")).alias("high"))
+    st.dataframe(summary, hide_index=True)
+    values = alt.Data(values=summary.filter(pl.col("metric") == "recall@20").to_dicts())
+    bars = alt.Chart().mark_bar().encode(x=alt.X("variant:N", sort=None),
+                                         y=alt.Y("mean:Q", title="Recall@20"))
+    errors = alt.Chart().mark_errorbar().encode(x=alt.X("variant:N", sort=None),
+                                                y=alt.Y("low:Q", title="Recall@20"), y2="high:Q")
+    st.altair_chart(alt.layer(bars, errors, data=values).facet(column="part:N"))

@@ -95,3 +95,31 @@ def test_missing_store_is_a_clear_message(workbench_home):
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.run()
     assert "run `workbench ingest` first" in at.error[0].value
+
+
+def test_runs_page_shows_the_ablation_with_error_bars(app_store):
+    import json
+
+    from graph.store import Store
+
+    results = [{"variant": v, "seed": s, "run_id": f"r{v}{s}", "best_epoch": 1,
+                "valid": {}, "test": {"recall@20": 0.1 * s, "ndcg@20": 0.05},
+                "cold_test": {"recall@20": 0.01, "ndcg@20": 0.01}, "n_cold_pairs": 3}
+               for v in ("base", "+edges") for s in (1, 2)]
+    with Store.open(app_store) as store:
+        store.con.execute("INSERT INTO experiments VALUES ('ab-1', 1, 'ablation', '{}', ?, "
+                          "current_timestamp)", [json.dumps(results)])
+    at = open_app()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    summary = [df.value for df in at.dataframe if "std" in df.value.columns][0]
+    row = summary[(summary["variant"] == "base") & (summary["part"] == "test")
+                  & (summary["metric"] == "recall@20")].iloc[0]
+    assert row["mean"] == pytest.approx(0.15) and row["std"] == pytest.approx(0.0707, abs=1e-3)
+    def types(node):
+        yield getattr(node, "type", "")
+        for child in getattr(node, "children", {}).values():
+            yield from types(child)
+
+    # the two run curves, plus the ablation chart
+    assert sum("vega" in t for t in types(at.main)) == 3

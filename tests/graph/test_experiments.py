@@ -1,0 +1,69 @@
+"""The ablation on the toy dataset, with scripted edges and synthetic profile embeddings."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from augment.edges import EdgesJob
+from augment.engine import SamplingSettings
+from augment.jobs import JobRunner
+from graph.experiments import cold_truth, run_ablation
+from graph.train import TrainConfig, train
+from graph.views import HeldOut, ViewError
+from tests.augment.fakes import FakeEngine
+
+FAST = dict(max_epochs=3, min_epochs=1, eval_every=1, batch_size=64, embedding_dim=8)
+
+
+def fake_profile_embeddings(store, entity, n, dim=16, every=2):
+    """An embed job over every other entity: the rest have no profile."""
+    job_id = f"embed-{entity}"
+    store.con.execute(
+        "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total) "
+        "VALUES (?, 1, 'embed', 'done', 'fake', ?, ?)",
+        [job_id, json.dumps({"source_kind": f"{entity}-profiles"}), n])
+    rng = np.random.default_rng(0)
+    idx = np.arange(0, n, every)
+    store.insert_frame("embeddings", pl.DataFrame({
+        "job_id": job_id, "dataset_id": 1, "entity": entity, "entity_idx": idx.astype(np.int32),
+        "kind": "profile",
+        "vector": pl.Series(rng.normal(size=(len(idx), dim)).astype(np.float32)).cast(
+            pl.List(pl.Float32))}))
+
+
+def test_cold_truth_keeps_low_degree_items():
+    truth = HeldOut.from_pairs(np.array([0, 0, 1]), np.array([0, 2, 1]), 2)
+    train_items = np.array([0, 0, 0, 1, 2, 2])  # degrees: item0 3, item1 1, item2 2
+    cold = cold_truth(truth, train_items, 3, max_degree=2)
+    assert cold.items.tolist() == [2, 1] and cold.indptr.tolist() == [0, 1, 2]
+
+
+def test_ablation_table_over_variants_and_seeds(toy_store):
+    with pytest.raises(ViewError, match="no embedded user profiles"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1])
+    base = train(toy_store, TrainConfig(**FAST))
+    JobRunner(toy_store, FakeEngine(lambda c, a: json.dumps(
+        {"liked": 1, "disliked": 5, "reason": "r"})), SamplingSettings(), "fake").run(
+        EdgesJob(base.run_id, k=5), toy_store.dataset())
+    fake_profile_embeddings(toy_store, "user", 30)
+    fake_profile_embeddings(toy_store, "item", 24)
+    experiment_id, table = run_ablation(toy_store, None, TrainConfig(**FAST), [1, 2],
+                                        cold_max_degree=12)
+    assert table["variant"].to_list() == ["base", "+edges", "+con", "+gen", "+all"]
+    assert set(table["seeds"]) == {2}
+    assert all("±" in v for v in table["test recall@20"])
+    assert all("±" in v for v in table["cold_test ndcg@20"])
+    assert all(r["n_cold_pairs"] > 0 for r in json.loads(toy_store.con.execute(
+        "SELECT results FROM experiments").fetchone()[0]))
+    stored = toy_store.con.execute("SELECT results FROM experiments WHERE experiment_id = ?",
+                                   [experiment_id]).fetchone()[0]
+    results = json.loads(stored)
+    assert len(results) == 10 and {r["seed"] for r in results} == {1, 2}
+    views = dict(toy_store.con.execute("SELECT run_id, view FROM runs").fetchall())
+    assert {views[r["run_id"]] for r in results if r["variant"] in ("+edges", "+all")} == \
+        {"llmrec"}
+    # the variants really differ: +con trains extra parameters and lands elsewhere
+    by = {(r["variant"], r["seed"]): r["test"]["ndcg@20"] for r in results}
+    assert by[("base", 1)] != by[("+all", 1)] or by[("base", 2)] != by[("+all", 2)]
