@@ -19,7 +19,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from graph.store import Store, StoreError
+from graph.store import Store, StoreError, to_matrix
 
 
 def new_run_id(model: str) -> str:
@@ -122,7 +122,5 @@ def load_embeddings(store: Store, run_id: str) -> tuple[Tensor, Tensor]:
     for entity in ("user", "item"):
         table = store.arrow("SELECT vector FROM run_embeddings WHERE run_id = ? AND entity = ? "
                             "ORDER BY entity_idx", [run_id, entity])
-        column = table.column("vector").combine_chunks()
-        flat = column.flatten().to_numpy(zero_copy_only=False)
-        out.append(torch.from_numpy(flat.reshape(len(column), -1).astype(np.float32)))
+        out.append(torch.from_numpy(to_matrix(table.column("vector"))))
     return out[0], out[1]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -144,6 +145,13 @@ class Store:
                 return info
         known = ", ".join(d.name for d in found)
         raise StoreError(f"unknown dataset {name!r}; the store holds: {known}")
+
+
+def to_matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """A column of equal-length float lists (e.g. FLOAT[] vectors) as a 2-D float32 array."""
+    column = column.combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    return flat.reshape(len(column), -1)
 
 
 def _connect(path: Path, read_only: bool, retries: int = 0, wait_s: float = 0.25):

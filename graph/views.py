@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graph.store import DatasetInfo, Store
+from graph.store import DatasetInfo, Store, to_matrix
 
 
 class ViewError(ValueError):
@@ -163,9 +163,7 @@ def load_profile_embeddings(store: Store, info: DatasetInfo) -> tuple[Tensor, Te
         table = store.arrow("SELECT entity_idx, vector FROM embeddings WHERE job_id = ?",
                             [job[0][0]])
         idx = torch.from_numpy(table.column("entity_idx").to_numpy().astype(np.int64))
-        vec = table.column("vector").combine_chunks()
-        flat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-        vectors = torch.from_numpy(flat.reshape(len(vec), -1))
+        vectors = torch.from_numpy(to_matrix(table.column("vector")))
         matrix = torch.zeros(size, vectors.size(1))
         matrix[idx] = vectors
         mask = torch.zeros(size, dtype=torch.bool)
