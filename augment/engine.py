@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,7 +103,19 @@ def _modules_hidden_from_vllm_kernel_scan() -> Iterator[None]:
     torch-geometric imports numba, so any process that trained a model first would crash.
     Modules with such attributes hold no Triton kernels; hiding them during the scan is safe.
     """
-    hidden = {}
+    with warnings.catch_warnings():  # probing attributes trips deprecation warnings
+        warnings.simplefilter("ignore")
+        hidden = _modules_with_odd_attributes()
+    for name in hidden:
+        sys.modules.pop(name, None)
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
+def _modules_with_odd_attributes() -> dict[str, Any]:
+    found = {}
     for name, module in list(sys.modules.items()):
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
@@ -113,12 +126,9 @@ def _modules_hidden_from_vllm_kernel_scan() -> Iterator[None]:
             except Exception:  # noqa: BLE001 - anything odd here is what we are avoiding
                 broken = True
             if broken:
-                hidden[name] = sys.modules.pop(name)
+                found[name] = module
                 break
-    try:
-        yield
-    finally:
-        sys.modules.update(hidden)
+    return found
 
 
 class LLMEngine:
