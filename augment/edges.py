@@ -45,7 +45,7 @@ class EdgesJob:
     entity = "user"
     output_table = "synthetic_edges"
     key_column = "user_idx"
-    max_tokens = 96
+    max_tokens = 128  # two numbers and a reason of up to 200 characters
 
     def __init__(self, run_id: str, k: int = 10, max_history: int = 20,
                  version: str = "v1") -> None:
