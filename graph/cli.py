@@ -74,14 +74,13 @@ def ingest_command(
 ) -> None:
     """Load a dataset into the store (one transaction: all or nothing)."""
     try:
+        # No split option given: the source's own split if it has one, else random defaults.
         split_cfg = None
-        if split is not None or valid_from_train:
+        if split or valid_from_train or ratios != "0.8,0.1,0.1" or seed != 2020:
             split_cfg = SplitConfig(
-                method=split or "given", seed=seed, valid_from_train=valid_from_train,
+                method=split or ("given" if valid_from_train else "random"), seed=seed,
+                valid_from_train=valid_from_train,
                 ratios=tuple(float(r) for r in ratios.split(",")))
-        elif ratios != "0.8,0.1,0.1" or seed != 2020:
-            split_cfg = SplitConfig(method="random", seed=seed,
-                                    ratios=tuple(float(r) for r in ratios.split(",")))
         options = IngestOptions(
             path=path, format=format, name=name, split=split_cfg, min_rating=min_rating,
             k_core=k_core, dedupe=dedupe, replace=replace,

@@ -123,17 +123,22 @@ class Trainer:
     def embeddings(self) -> tuple[Tensor, Tensor]:
         return self.model(self.adj)
 
-    def validate(self) -> dict[str, float]:
+    def final_embeddings(self) -> tuple[Tensor, Tensor]:
+        """User and item embeddings for ranking: eval mode, no autograd graph."""
         self.model.eval()
         with torch.no_grad():
-            user_emb, item_emb = self.embeddings()
-        return evaluate(user_emb, item_emb, self.data.valid, [self.data.train_csr],
+            return self.embeddings()
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics; each user's training items excluded."""
+        return evaluate(*self.final_embeddings(), self.data.valid, [self.data.train_csr],
                         self.config.ks, self.config.eval_batch_size)
 
-    def test(self) -> dict[str, float]:
-        self.model.eval()
-        with torch.no_grad():
-            user_emb, item_emb = self.embeddings()
+    def test(self, user_emb: Tensor | None = None, item_emb: Tensor | None = None
+             ) -> dict[str, float]:
+        """Test metrics; training and validation items excluded."""
+        if user_emb is None or item_emb is None:
+            user_emb, item_emb = self.final_embeddings()
         return evaluate(user_emb, item_emb, self.data.test,
                         [self.data.train_csr, self.data.valid], self.config.ks,
                         self.config.eval_batch_size)
@@ -192,8 +197,8 @@ class Trainer:
         start = time.perf_counter()
         try:
             best_epoch, best_valid, epochs = self._fit_epochs(run_id)
-            test = self.test()
-            user_emb, item_emb = self.embeddings()
+            user_emb, item_emb = self.final_embeddings()  # propagate once for test and store
+            test = self.test(user_emb, item_emb)
             wall = time.perf_counter() - start
             runs.finish(self.store, run_id, best_epoch, best_valid, test, wall,
                         user_emb, item_emb)

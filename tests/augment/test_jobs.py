@@ -116,3 +116,8 @@ def test_new_prompt_version_or_model_is_a_new_job(toy_store, tmp_path):
     c = JobRunner(toy_store, engine, SamplingSettings(temperature=0.5), "model-a").job_id(
         ItemAttributesJob(), toy_store.dataset())
     assert len({a, b, c}) == 3
+
+
+def test_unknown_attribute_schema_is_refused():
+    with pytest.raises(ValueError, match="unknown attribute schema 'books'.*movie, product"):
+        ItemAttributesJob("books")

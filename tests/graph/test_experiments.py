@@ -67,3 +67,9 @@ def test_ablation_table_over_variants_and_seeds(toy_store):
     # the variants really differ: +con trains extra parameters and lands elsewhere
     by = {(r["variant"], r["seed"]): r["test"]["ndcg@20"] for r in results}
     assert by[("base", 1)] != by[("+all", 1)] or by[("base", 2)] != by[("+all", 2)]
+
+
+def test_unknown_variant_is_refused_before_training(toy_store):
+    with pytest.raises(ValueError, match=r"unknown variants \['\+magic'\]"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["base", "+magic"])
+    assert toy_store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
