@@ -145,7 +145,7 @@ class Reader:
 
     def runs(self, dataset_id: int) -> pl.DataFrame:
         return self.frame(
-            "SELECT run_id, model, view, seed, status, best_epoch, "
+            "SELECT run_id, model, view, objectives, seed, status, best_epoch, "
             "CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE) AS valid_recall20, "
             "CAST(json_extract(test_metrics, '$.\"recall@20\"') AS DOUBLE) AS test_recall20, "
             "CAST(json_extract(test_metrics, '$.\"ndcg@20\"') AS DOUBLE) AS test_ndcg20, "

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graph.losses import sample_nodes
+
 
 def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
     """InfoNCE with in-batch negatives; row i of ``a`` and of ``b`` are a positive pair."""
@@ -88,19 +90,15 @@ class MaskedProfileReconstruction(nn.Module):
         self.reconstruct = mlp(cf_dim, profiles.dim)
         nn.init.xavier_uniform_(self.mask_token)
 
-    def choose(self, idx: Tensor, mask: Tensor, generator: torch.Generator | None) -> Tensor:
-        keep = _with_profiles(idx, mask)
-        n = int(round(self.mask_ratio * len(keep)))
-        return keep[torch.randperm(len(keep), generator=generator)[:n]]
-
     def forward(self, batch) -> Tensor:
         model, n_users = batch.model, batch.data.num_users
-        users = self.choose(batch.users, self.profiles.user_mask, batch.generator)
-        items = self.choose(batch.pos, self.profiles.item_mask, batch.generator)
+        ratio, generator = self.mask_ratio, batch.generator
+        users = sample_nodes(batch.users, self.profiles.user_mask, ratio, generator)
+        items = sample_nodes(batch.pos, self.profiles.item_mask, ratio, generator)
         nodes = torch.cat([users, items + n_users])
         if len(nodes) < 2:
             return batch.user_emb.new_zeros(())
-        x = model.ego_embedding.clone()
+        x = model.node_input().clone()  # ID embeddings (+ fused features, if any)
         x[nodes] = self.mask_token.expand(len(nodes), -1)
         out = model.get_embedding(batch.adj, x=x)
         target = torch.cat([self.profiles.users[users], self.profiles.items[items]])

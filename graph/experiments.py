@@ -1,4 +1,4 @@
-"""The ablation: base / +edges / +con / +gen / +all on one split with several seeds.
+"""The ablation: base / +edges / +feat / +con / +gen / +all on one split with several seeds.
 
 Every variant is selected on validation like any run; the table reports the test metrics of
 the validation-selected epoch as mean ± std over seeds, overall and on cold items (held-out
@@ -11,25 +11,38 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
 import polars as pl
-from torch_geometric.seed import seed_everything
 
 from graph import runs
-from graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
 from graph.evaluate import evaluate
 from graph.store import Store
-from graph.train import TrainConfig, Trainer
-from graph.views import HeldOut, load_graph, load_profile_embeddings
+from graph.train import TrainConfig, Trainer, configured_losses
+from graph.views import HeldOut, load_graph
 
-VARIANTS = {  # name: (view, contrastive, generative)
-    "base": ("base", False, False),
-    "+edges": ("llmrec", False, False),
-    "+con": ("base", True, False),
-    "+gen": ("base", False, True),
-    "+all": ("llmrec", True, True),
+CON = {"contrast_weight": 1e-2}  # RLMRec-Con at the paper's weight
+GEN = {"generative_weight": 0.1}  # RLMRec-Gen at the paper's weight
+MAE = {"mae_weight": 0.1}  # LLMRec's masked feature reconstruction
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation: a graph view and the TrainConfig fields it changes."""
+
+    view: str
+    settings: dict = field(default_factory=dict)
+
+
+VARIANTS = {
+    "base": Variant("base"),  # LightGCN, BPR on the training interactions
+    "+edges": Variant("llmrec"),  # + LLMRec synthetic triples (pruned) in BPR
+    "+feat": Variant("features", MAE),  # + LLMRec features fused, with MAE
+    "+con": Variant("base", CON),  # + RLMRec-Con
+    "+gen": Variant("base", GEN),  # + RLMRec-Gen
+    "+all": Variant("llmrec-features", {**MAE, **CON, **GEN}),  # everything above
 }
 
 
@@ -42,18 +55,16 @@ def cold_truth(truth: HeldOut, train_items: np.ndarray, num_items: int,
     return HeldOut.from_pairs(users[keep], truth.items[keep], len(truth.indptr) - 1)
 
 
+def variant_config(config: TrainConfig, variant: str, seed: int) -> TrainConfig:
+    """``config`` with the variant's settings and the seed (validated like any config)."""
+    return TrainConfig(**{**config.model_dump(), **VARIANTS[variant].settings, "seed": seed})
+
+
 def run_variant(store: Store, dataset: str | None, variant: str, config: TrainConfig,
-                profiles: Profiles | None, cold_max_degree: int) -> dict:
-    view, con, gen = VARIANTS[variant]
-    data = load_graph(store, dataset, view)
-    seed_everything(config.seed)  # the loss modules' own parameters, too
-    losses = []
-    if con:
-        losses.append(ProfileContrast(profiles, config.embedding_dim))
-    if gen:
-        losses.append(MaskedProfileReconstruction(profiles, config.embedding_dim))
-    trainer = Trainer(store, config, data, losses)
-    result = trainer.fit()
+                cold_max_degree: int) -> dict:
+    """Train one variant with ``config`` (the variant's settings applied) and score it."""
+    data = load_graph(store, dataset, VARIANTS[variant].view)
+    result = Trainer(store, config, data).fit()
     user_emb, item_emb = runs.load_embeddings(store, result.run_id)
     cold = cold_truth(data.test, data.train[1].numpy(), data.num_items, cold_max_degree)
     cold_metrics = evaluate(user_emb, item_emb, cold, [data.train_csr, data.valid], config.ks)
@@ -90,17 +101,14 @@ def run_ablation(store: Store, dataset: str | None, config: TrainConfig,
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
     info = store.dataset(dataset)
-    profiles = None
-    if any(VARIANTS[v][1] or VARIANTS[v][2] for v in variants):
-        profiles = Profiles(*load_profile_embeddings(store, info))
-    for v in variants:  # fail before any training if a view cannot be built
-        load_graph(store, info.name, VARIANTS[v][0])
+    for v in variants:  # fail before any training if a view or a loss cannot be built
+        data = load_graph(store, info.name, VARIANTS[v].view)
+        configured_losses(store, variant_config(config, v, config.seed), data)
     results = []
     for seed in seeds:
         for variant in variants:
-            cfg = config.model_copy(update={"seed": seed})
-            results.append(run_variant(store, info.name, variant, cfg, profiles,
-                                       cold_max_degree))
+            results.append(run_variant(store, info.name, variant,
+                                       variant_config(config, variant, seed), cold_max_degree))
             if on_run:
                 on_run(results[-1])
     experiment_id = (f"ablation-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-"

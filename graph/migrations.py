@@ -199,18 +199,35 @@ def m004_experiments(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-MIGRATIONS: list[Migration] = [m001_core, m002_generated, m003_runs, m004_experiments]
+def m005_run_objectives(con: duckdb.DuckDBPyConnection) -> None:
+    """The loss terms of each run (e.g. ``bpr+con+gen``); NULL for runs recorded before."""
+    con.execute("ALTER TABLE runs ADD COLUMN objectives VARCHAR")
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now."""
+MIGRATIONS: list[Migration] = [m001_core, m002_generated, m003_runs, m004_experiments,
+                               m005_run_objectives]
+
+
+def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the migrations this store has not had yet (all of them for an empty file)."""
+    has_table = con.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_name = '_migrations'").fetchone()[0]
+    done = ({row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
+            if has_table else set())
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection,
+                     migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied now. (``migrations``:
+    a prefix of :data:`MIGRATIONS`, for tests of upgrades.)"""
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations ("
         "name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
     )
     done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
     applied = []
-    for migration in MIGRATIONS:
+    for migration in MIGRATIONS if migrations is None else migrations:
         name = migration.__name__
         if name in done:
             continue

@@ -28,11 +28,11 @@ def new_run_id(model: str) -> str:
 
 
 def start(store: Store, run_id: str, dataset_id: int, model: str, view: str, config: dict,
-          seed: int) -> None:
+          seed: int, objectives: str | None = None) -> None:
     store.con.execute(
-        "INSERT INTO runs (run_id, dataset_id, model, view, config, seed, status, pid, host) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-        [run_id, dataset_id, model, view, json.dumps(config), seed, os.getpid(),
+        "INSERT INTO runs (run_id, dataset_id, model, view, objectives, config, seed, status, "
+        "pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        [run_id, dataset_id, model, view, objectives, json.dumps(config), seed, os.getpid(),
          socket.gethostname()])
 
 
@@ -85,7 +85,7 @@ def _alive(pid: int | None, host: str | None) -> bool:
 def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
     """Runs, newest first; a ``running`` row whose process is gone reads ``interrupted``."""
     frame = store.frame(
-        "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.seed, r.status, r.best_epoch, "
+        "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, r.best_epoch, "
         "r.valid_metrics, r.test_metrics, r.wall_s, r.pid, r.host, r.started_at "
         "FROM runs r JOIN datasets d USING (dataset_id) "
         "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from graph.migrations import apply_migrations
+from graph.migrations import apply_migrations, pending_migrations
 
 
 class StoreError(RuntimeError):
@@ -80,6 +80,14 @@ class Store:
         if not path.exists():
             raise StoreError(f"no store at {path}: run `workbench ingest` first")
         con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
+        if pending_migrations(con):  # a store written by an older workbench: upgrade it once
+            con.close()
+            try:
+                cls.open(path, retries=retries, wait_s=wait_s).close()
+            except StoreError as exc:
+                raise StoreError(f"the store at {path} needs a schema upgrade and another "
+                                 "process is writing it; try again when it is done") from exc
+            con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
         return cls(con, path, read_only=True)
 
     def close(self) -> None:

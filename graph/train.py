@@ -26,10 +26,12 @@ from torch_geometric.seed import seed_everything
 from graph import runs
 from graph.evaluate import evaluate
 from graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
-from graph.models import LightGCN, MatrixFactorization, Popularity
+from graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
+from graph.models import (FeatureLightGCN, LightGCN, MaskedFeatureReconstruction,
+                          MatrixFactorization, Popularity)
 from graph.sampling import NegativeSampler
 from graph.store import Store
-from graph.views import GraphData, load_graph
+from graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
 
 
 class TrainConfig(BaseModel):
@@ -55,6 +57,17 @@ class TrainConfig(BaseModel):
     aug_rate: float = 0.1  # augmented triples drawn per batch, as a fraction of batch_size
     aug_weight: float = 1.0  # weight of their BPR loss
     prune_rate: float = 0.2  # per batch, drop this fraction of them with the LARGEST loss
+    # RLMRec alignment with embedded user/item profiles (a weight of 0 turns a loss off):
+    contrast_weight: float = 0.0  # RLMRec-Con InfoNCE weight (paper: 1e-2)
+    contrast_temperature: float = 0.2  # (paper: 0.2 on Amazon/Yelp)
+    generative_weight: float = 0.0  # RLMRec-Gen masked reconstruction weight (paper: 0.1)
+    generative_mask_ratio: float = 0.15  # share of the batch's nodes masked (paper: 0.15)
+    generative_temperature: float = 0.5  # (paper: 0.5)
+    # LLMRec features, used by views with features ("features", "llmrec-features"):
+    feature_weight: float = 0.5  # weight of the normalized encoded feature added to each node
+    mae_weight: float = 0.0  # masked feature reconstruction weight (0 = off)
+    mae_mask_ratio: float = 0.15  # share of the batch's nodes whose feature is masked
+    mae_gamma: float = 2.0  # exponent of the scaled cosine error
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -66,7 +79,19 @@ class TrainConfig(BaseModel):
         for field in ("embedding_dim", "batch_size", "max_epochs", "eval_every", "patience"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1")
+        for field in ("prune_rate", "generative_mask_ratio", "mae_mask_ratio"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise ValueError(f"{field} must be in [0, 1]")
+        if self.model == "pop" and self.objectives() != ["bpr"]:
+            raise ValueError("pop has no embeddings: alignment/reconstruction losses need "
+                             "lightgcn or mf")
         return self
+
+    def objectives(self) -> list[str]:
+        """The loss terms this config trains with, by short name (shown with each run)."""
+        on = [("con", self.contrast_weight), ("gen", self.generative_weight),
+              ("mae", self.mae_weight)]
+        return ["bpr"] + [name for name, weight in on if weight]
 
 
 @dataclass
@@ -100,9 +125,38 @@ class RunResult:
 def build_model(config: TrainConfig, data: GraphData) -> torch.nn.Module:
     if config.model == "pop":
         return Popularity(data.num_users, data.num_items, data.train[1])
+    layers = 0 if config.model == "mf" else config.num_layers
+    if data.features is not None:
+        return FeatureLightGCN(data.num_users, data.num_items, data.features,
+                               data.feature_mask, config.embedding_dim, layers,
+                               config.feature_weight)
     if config.model == "mf":
         return MatrixFactorization(data.num_users, data.num_items, config.embedding_dim)
-    return LightGCN(data.num_users, data.num_items, config.embedding_dim, config.num_layers)
+    return LightGCN(data.num_users, data.num_items, config.embedding_dim, layers)
+
+
+def configured_losses(store: Store, config: TrainConfig, data: GraphData) -> list[LossTerm]:
+    """The alignment/reconstruction loss modules the config turns on, built after the model
+    (seeded) so that a run is reproducible. Profiles are loaded only when needed."""
+    losses: list[LossTerm] = []
+    dim = config.embedding_dim
+    if config.contrast_weight or config.generative_weight:
+        profiles = Profiles(*load_profile_embeddings(store, data.dataset))
+        if config.contrast_weight:
+            losses.append(ProfileContrast(profiles, dim, config.contrast_weight,
+                                          config.contrast_temperature))
+        if config.generative_weight:
+            losses.append(MaskedProfileReconstruction(
+                profiles, dim, config.generative_mask_ratio, config.generative_weight,
+                config.generative_temperature))
+    if config.mae_weight:
+        if data.features is None:
+            raise ViewError(f"mae_weight needs generated features: use a view with features "
+                            f"(features, llmrec-features), not {data.view!r}")
+        losses.append(MaskedFeatureReconstruction(data.features.size(1), dim,
+                                                  config.mae_mask_ratio, config.mae_weight,
+                                                  config.mae_gamma))
+    return losses
 
 
 class Trainer:
@@ -112,11 +166,13 @@ class Trainer:
                  extra_losses: Sequence[LossTerm] = (),
                  on_epoch: Callable[[int, float, dict | None], None] | None = None) -> None:
         self.store, self.config, self.data = store, config, data
-        self.extra_losses = list(extra_losses)
         self.on_epoch = on_epoch
         seed_everything(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.model = build_model(config, data)
+        self.extra_losses = configured_losses(store, config, data) + list(extra_losses)
+        self.objectives = "+".join(config.objectives() + [
+            getattr(t, "name", getattr(t, "__name__", type(t).__name__)) for t in extra_losses])
         self.adj = data.normalized_adjacency() if config.model == "lightgcn" else None
 
     # -- pieces --------------------------------------------------------------------------
@@ -193,7 +249,7 @@ class Trainer:
         cfg = self.config
         run_id = runs.new_run_id(cfg.model)
         runs.start(self.store, run_id, self.data.dataset.dataset_id, cfg.model, self.data.view,
-                   cfg.model_dump(mode="json"), cfg.seed)
+                   cfg.model_dump(mode="json"), cfg.seed, self.objectives)
         start = time.perf_counter()
         try:
             best_epoch, best_valid, epochs = self._fit_epochs(run_id)

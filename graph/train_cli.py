@@ -15,7 +15,7 @@ from graph.cli import console, fail, open_store, read_store
 from graph.evaluate import top_k
 from graph.store import StoreError
 from graph.train import TrainConfig, Trainer
-from graph.views import ViewError, load_graph
+from graph.views import VIEWS, ViewError, load_graph
 
 
 def parse_config(model: str, epochs: int | None, seed: int | None,
@@ -46,7 +46,7 @@ def train_command(
         = "lightgcn",
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
         = None,
-    view: Annotated[str, typer.Option(help="Graph view: which edges and triples to use.")]
+    view: Annotated[str, typer.Option(help="Graph view: " + ", ".join(VIEWS) + ".")]
         = "base",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the run.")] = None,
@@ -99,13 +99,14 @@ def runs_command(
         except StoreError as exc:
             fail(str(exc))
         frame = runs.list_runs(store, did)
-    table = Table("run", "dataset", "model", "view", "seed", "status", "best epoch",
+    table = Table("run", "dataset", "model", "view", "losses", "seed", "status", "best epoch",
                   "valid R@20", "test R@20", "test N@20", "wall s")
     for r in frame.iter_rows(named=True):
         valid = json.loads(r["valid_metrics"] or "{}")
         test = json.loads(r["test_metrics"] or "{}")
         fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
-        table.add_row(r["run_id"], r["dataset"], r["model"], r["view"], str(r["seed"]),
+        table.add_row(r["run_id"], r["dataset"], r["model"], r["view"],
+                      r["objectives"] or "-", str(r["seed"]),
                       r["status"], str(r["best_epoch"] or "-"), fmt(valid, "recall@20"),
                       fmt(test, "recall@20"), fmt(test, "ndcg@20"),
                       f"{r['wall_s']:.1f}" if r["wall_s"] else "-")
@@ -155,15 +156,15 @@ def ablation_command(
         = None,
     seeds: Annotated[int, typer.Option(help="Seeds per variant (2020, 2021, ...).")] = 3,
     variants: Annotated[str, typer.Option(help="Comma-separated subset of "
-                                               "base,+edges,+con,+gen,+all.")]
-        = "base,+edges,+con,+gen,+all",
+                                               "base,+edges,+feat,+con,+gen,+all.")]
+        = "base,+edges,+feat,+con,+gen,+all",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
     cold_max_degree: Annotated[int, typer.Option(
         help="Cold items: at most this many training interactions.")] = 5,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Any TrainConfig field, KEY=VALUE (repeatable).")] = None,
 ) -> None:
-    """Train base/+edges/+con/+gen/+all with several seeds; print and store the table."""
+    """Train base/+edges/+feat/+con/+gen/+all with several seeds; print and store the table."""
     from graph.experiments import run_ablation
 
     config = parse_config("lightgcn", epochs, None, set_)

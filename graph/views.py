@@ -58,6 +58,9 @@ class GraphData:
     extra_triples: Tensor = field(default_factory=lambda: torch.empty(3, 0, dtype=torch.long))
     # extra (user, item) propagation edges (views that also propagate over synthetic edges)
     extra_edges: Tensor = field(default_factory=lambda: torch.empty(2, 0, dtype=torch.long))
+    # generated node features, one row per node (users, then items), and which nodes have one
+    features: Tensor | None = None
+    feature_mask: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -89,6 +92,9 @@ VIEWS = {
     "base": "training interactions only",
     "llmrec": "+ the latest edge job's synthetic triples in BPR (LLMRec)",
     "llmrec-prop": "+ those triples in BPR and their (user, liked) pairs as propagation edges",
+    "features": "+ generated features fused into the node input (item attributes, user "
+                "profiles; LLMRec)",
+    "llmrec-features": "+ the synthetic triples in BPR and the generated features (LLMRec)",
 }
 
 
@@ -127,6 +133,8 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
         data.extra_triples = synthetic_triples(store, info)
         if view == "llmrec-prop":
             data.extra_edges = data.extra_triples[:2].clone()
+    if view.endswith("features"):
+        data.features, data.feature_mask = node_features(store, info)
     return data
 
 
@@ -145,28 +153,62 @@ def synthetic_triples(store: Store, info: DatasetInfo) -> Tensor:
                                       got["neg_item_idx"]]).astype(np.int64))
 
 
+def latest_embeddings(store: Store, info: DatasetInfo, source_kind: str,
+                      size: int) -> tuple[Tensor, Tensor] | None:
+    """The latest embed job's vectors of ``source_kind`` (e.g. ``user-profiles``) as a
+    ``(size, dim)`` matrix with zero rows where missing, and the presence mask; None if the
+    dataset has no such job."""
+    job = store.con.execute(
+        "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'embed' AND "
+        "json_extract_string(manifest, '$.source_kind') = ? ORDER BY updated_at DESC "
+        "LIMIT 1", [info.dataset_id, source_kind]).fetchall()
+    if not job:
+        return None
+    table = store.arrow("SELECT entity_idx, vector FROM embeddings WHERE job_id = ?",
+                        [job[0][0]])
+    idx = torch.from_numpy(table.column("entity_idx").to_numpy().astype(np.int64))
+    vectors = torch.from_numpy(to_matrix(table.column("vector")))
+    matrix = torch.zeros(size, vectors.size(1) if len(idx) else 0)
+    mask = torch.zeros(size, dtype=torch.bool)
+    if len(idx):
+        matrix[idx] = vectors
+        mask[idx] = True
+    return matrix, mask
+
+
+def _missing(info: DatasetInfo, source_kind: str) -> ViewError:
+    return ViewError(f"no embedded {source_kind} for dataset {info.name!r}: run "
+                     f"`workbench augment {source_kind}` and "
+                     f"`workbench augment embed --source {source_kind}`")
+
+
 def load_profile_embeddings(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor,
                                                                        Tensor, Tensor]:
     """Profile embeddings of users and items (latest embed job of each) and presence masks.
 
     Missing profiles are zero rows with mask False: alignment losses skip them."""
     out = []
-    for entity, size in (("user", info.n_users), ("item", info.n_items)):
-        job = store.con.execute(
-            "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'embed' AND "
-            "json_extract_string(manifest, '$.source_kind') = ? ORDER BY updated_at DESC "
-            "LIMIT 1", [info.dataset_id, f"{entity}-profiles"]).fetchall()
-        if not job:
-            raise ViewError(f"no embedded {entity} profiles for dataset {info.name!r}: run "
-                            f"`workbench augment {entity}-profiles` and "
-                            f"`workbench augment embed --source {entity}-profiles`")
-        table = store.arrow("SELECT entity_idx, vector FROM embeddings WHERE job_id = ?",
-                            [job[0][0]])
-        idx = torch.from_numpy(table.column("entity_idx").to_numpy().astype(np.int64))
-        vectors = torch.from_numpy(to_matrix(table.column("vector")))
-        matrix = torch.zeros(size, vectors.size(1))
-        matrix[idx] = vectors
-        mask = torch.zeros(size, dtype=torch.bool)
-        mask[idx] = True
-        out += [matrix, mask]
+    for source, size in (("user-profiles", info.n_users), ("item-profiles", info.n_items)):
+        got = latest_embeddings(store, info, source, size)
+        if got is None:
+            raise _missing(info, source)
+        out += got
     return out[0], out[1], out[2], out[3]
+
+
+def node_features(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor]:
+    """LLMRec's generated features, one row per node: embedded user profiles for users
+    (optional: users without one have none), embedded item attributes for items (required).
+    Nodes without a feature are zero rows with mask False."""
+    items = latest_embeddings(store, info, "item-attributes", info.n_items)
+    if items is None:
+        raise _missing(info, "item-attributes")
+    users = latest_embeddings(store, info, "user-profiles", info.n_users)
+    if users is None:
+        users = (torch.zeros(info.n_users, items[0].size(1)),
+                 torch.zeros(info.n_users, dtype=torch.bool))
+    if users[0].size(1) != items[0].size(1):
+        raise ViewError(f"user profile and item attribute embeddings differ in size "
+                        f"({users[0].size(1)} vs {items[0].size(1)}): embed both with one "
+                        "encoder")
+    return torch.cat([users[0], items[0]]), torch.cat([users[1], items[1]])

@@ -51,11 +51,15 @@ class LightGCN(torch.nn.Module):
         """Layer-0 embeddings of all nodes (what L2 regularisation acts on)."""
         return self.embedding.weight
 
+    def node_input(self) -> Tensor:
+        """Layer-0 input of propagation: the ID embeddings (subclasses may add features)."""
+        return self.embedding.weight
+
     def get_embedding(self, adj: Tensor | None, x: Tensor | None = None) -> Tensor:
         """Final node embeddings :math:`\\mathbf{E}`: layers propagated over ``adj`` (sparse
-        normalized adjacency), combined with weights :math:`\\alpha_k`. ``x`` replaces the
-        ID embeddings as layer 0 (e.g. with some nodes masked)."""
-        x = self.embedding.weight if x is None else x
+        normalized adjacency), combined with weights :math:`\\alpha_k`. ``x`` replaces
+        :meth:`node_input` as layer 0 (e.g. with some nodes masked)."""
+        x = self.node_input() if x is None else x
         out = x * self.alpha[0]
         for k, conv in enumerate(self.convs, start=1):
             x = conv(x, adj)

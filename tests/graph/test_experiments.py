@@ -13,24 +13,9 @@ from graph.experiments import cold_truth, run_ablation
 from graph.train import TrainConfig, train
 from graph.views import HeldOut, ViewError
 from tests.augment.fakes import FakeEngine
+from tests.graph.embeddings import fake_profile_embeddings
 
 FAST = dict(max_epochs=3, min_epochs=1, eval_every=1, batch_size=64, embedding_dim=8)
-
-
-def fake_profile_embeddings(store, entity, n, dim=16, every=2):
-    """An embed job over every other entity: the rest have no profile."""
-    job_id = f"embed-{entity}"
-    store.con.execute(
-        "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total) "
-        "VALUES (?, 1, 'embed', 'done', 'fake', ?, ?)",
-        [job_id, json.dumps({"source_kind": f"{entity}-profiles"}), n])
-    rng = np.random.default_rng(0)
-    idx = np.arange(0, n, every)
-    store.insert_frame("embeddings", pl.DataFrame({
-        "job_id": job_id, "dataset_id": 1, "entity": entity, "entity_idx": idx.astype(np.int32),
-        "kind": "profile",
-        "vector": pl.Series(rng.normal(size=(len(idx), dim)).astype(np.float32)).cast(
-            pl.List(pl.Float32))}))
 
 
 def test_cold_truth_keeps_low_degree_items():
@@ -41,17 +26,22 @@ def test_cold_truth_keeps_low_degree_items():
 
 
 def test_ablation_table_over_variants_and_seeds(toy_store):
-    with pytest.raises(ViewError, match="no embedded user profiles"):
+    with pytest.raises(ViewError, match="has none: run `workbench augment edges"):
         run_ablation(toy_store, None, TrainConfig(**FAST), [1])
+    with pytest.raises(ViewError, match="no embedded item-attributes"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["base", "+feat"])
+    with pytest.raises(ViewError, match="no embedded user-profiles"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["base", "+con"])
     base = train(toy_store, TrainConfig(**FAST))
     JobRunner(toy_store, FakeEngine(lambda c, a: json.dumps(
         {"liked": 1, "disliked": 5, "reason": "r"})), SamplingSettings(), "fake").run(
         EdgesJob(base.run_id, k=5), toy_store.dataset())
     fake_profile_embeddings(toy_store, "user", 30)
     fake_profile_embeddings(toy_store, "item", 24)
+    fake_profile_embeddings(toy_store, "item", 24, every=3, source_kind="item-attributes")
     experiment_id, table = run_ablation(toy_store, None, TrainConfig(**FAST), [1, 2],
                                         cold_max_degree=12)
-    assert table["variant"].to_list() == ["base", "+edges", "+con", "+gen", "+all"]
+    assert table["variant"].to_list() == ["base", "+edges", "+feat", "+con", "+gen", "+all"]
     assert set(table["seeds"]) == {2}
     assert all("±" in v for v in table["test recall@20"])
     assert all("±" in v for v in table["cold_test ndcg@20"])
@@ -60,10 +50,13 @@ def test_ablation_table_over_variants_and_seeds(toy_store):
     stored = toy_store.con.execute("SELECT results FROM experiments WHERE experiment_id = ?",
                                    [experiment_id]).fetchone()[0]
     results = json.loads(stored)
-    assert len(results) == 10 and {r["seed"] for r in results} == {1, 2}
-    views = dict(toy_store.con.execute("SELECT run_id, view FROM runs").fetchall())
-    assert {views[r["run_id"]] for r in results if r["variant"] in ("+edges", "+all")} == \
-        {"llmrec"}
+    assert len(results) == 12 and {r["seed"] for r in results} == {1, 2}
+    runs = {r[0]: r[1:] for r in toy_store.con.execute(
+        "SELECT run_id, view, objectives FROM runs").fetchall()}
+    got = {r["variant"]: runs[r["run_id"]] for r in results}
+    assert got == {"base": ("base", "bpr"), "+edges": ("llmrec", "bpr"),
+                   "+feat": ("features", "bpr+mae"), "+con": ("base", "bpr+con"),
+                   "+gen": ("base", "bpr+gen"), "+all": ("llmrec-features", "bpr+con+gen+mae")}
     # the variants really differ: +con trains extra parameters and lands elsewhere
     by = {(r["variant"], r["seed"]): r["test"]["ndcg@20"] for r in results}
     assert by[("base", 1)] != by[("+all", 1)] or by[("base", 2)] != by[("+all", 2)]

@@ -1,7 +1,11 @@
+import subprocess
+import sys
+import textwrap
+
 import duckdb
 import pytest
 
-from graph.migrations import MIGRATIONS
+from graph.migrations import MIGRATIONS, apply_migrations, pending_migrations
 from graph.store import Store, StoreError
 
 
@@ -12,6 +16,29 @@ def test_migrations_are_recorded_once(tmp_path):
     assert names == [m.__name__ for m in MIGRATIONS]
     with Store.open(path) as store:  # re-open: nothing applied twice
         assert store.con.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_read_only_open_upgrades_an_older_store(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))  # a store written before the last migration existed
+    apply_migrations(con, MIGRATIONS[:-1])
+    con.close()
+    with Store.open_read_only(path) as store:
+        assert pending_migrations(store.con) == []
+        store.con.execute("SELECT objectives FROM runs").fetchall()
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM _migrations WHERE name = ?", [MIGRATIONS[-1].__name__])
+    con.execute("ALTER TABLE runs DROP COLUMN objectives")
+    con.close()
+    # another reader (e.g. an old dashboard) holds the file: a clear error, not a missing
+    # column later
+    holder = hold_lock(path, read_only=True)
+    try:
+        with pytest.raises(StoreError, match="needs a schema upgrade"):
+            Store.open_read_only(path, retries=0)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_transaction_rolls_back_on_error(store):
@@ -32,21 +59,23 @@ def test_unknown_dataset_names_the_known_ones(toy_store):
         toy_store.dataset("nope")
 
 
-def test_locked_store_gives_a_clear_error(tmp_path):
-    import subprocess
-    import sys
-    import textwrap
-
-    path = tmp_path / "locked.duckdb"
-    Store.open(path).close()
+def hold_lock(path, read_only: bool = False) -> subprocess.Popen:
+    """Another process holding the store open (until killed)."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys, time
-        con = duckdb.connect({str(path)!r})
+        con = duckdb.connect({str(path)!r}, read_only={read_only})
         print("ready", flush=True)
         time.sleep(30)
     """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def test_locked_store_gives_a_clear_error(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    Store.open(path).close()
+    holder = hold_lock(path)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreError, match="locked by another process"):
             Store.open(path)
     finally:

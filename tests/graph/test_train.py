@@ -75,8 +75,30 @@ def test_extra_loss_terms_are_added(toy_store):
         calls.append(batch.users.shape[0])
         return batch.user_emb.sum() * 0.0
 
-    train(toy_store, TrainConfig(**{**FAST, "max_epochs": 1}), extra_losses=[term])
+    result = train(toy_store, TrainConfig(**{**FAST, "max_epochs": 1}), extra_losses=[term])
     assert sum(calls) == load_graph(toy_store).train.size(1)
+    assert runs.get_run(toy_store, result.run_id)["objectives"] == "bpr+term"
+
+
+def test_alignment_losses_come_from_the_config(toy_store):
+    from graph.alignment import MaskedProfileReconstruction, ProfileContrast
+    from graph.train import Trainer
+    from tests.graph.embeddings import fake_profile_embeddings
+
+    config = TrainConfig(**{**FAST, "max_epochs": 1}, contrast_weight=0.01,
+                         generative_weight=0.1)
+    with pytest.raises(ViewError, match="no embedded user-profiles"):
+        train(toy_store, config)
+    fake_profile_embeddings(toy_store, "user", 30, dim=16)
+    fake_profile_embeddings(toy_store, "item", 24, dim=16)
+    trainer = Trainer(toy_store, config, load_graph(toy_store))
+    assert [type(t) for t in trainer.extra_losses] == [ProfileContrast,
+                                                        MaskedProfileReconstruction]
+    assert trainer.extra_losses[0].weight == 0.01 and trainer.extra_losses[1].weight == 0.1
+    result = trainer.fit()
+    assert runs.get_run(toy_store, result.run_id)["objectives"] == "bpr+con+gen"
+    # their parameters are trained with the model's
+    assert len(trainer.parameters()) > len(list(trainer.model.parameters()))
 
 
 def test_unknown_or_bad_settings_fail_before_work():
@@ -84,6 +106,10 @@ def test_unknown_or_bad_settings_fail_before_work():
         TrainConfig(learning_rate=0.1)
     with pytest.raises(ValidationError, match="select_metric"):
         TrainConfig(select_metric="recall@50")
+    with pytest.raises(ValidationError, match="pop has no embeddings"):
+        TrainConfig(model="pop", contrast_weight=0.01)
+    with pytest.raises(ValidationError, match="mae_mask_ratio must be in"):
+        TrainConfig(mae_mask_ratio=1.5)
 
 
 def test_no_validation_split_is_refused_before_any_run(store, tmp_path):
