@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import socket
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -84,9 +85,11 @@ def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
     return dict(zip([d[0] for d in store.con.description], rows[0]))
 
 
-def embed_job(store: Store, encoder: TextEncoder, source_job: dict,
-              chunk_size: int = 512) -> tuple[str, int]:
-    """Embed a source job's outputs; returns (job id, rows written now)."""
+def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: int = 512,
+              on_chunk: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Embed a source job's outputs, one transaction per chunk (a rerun embeds only what is
+    missing, e.g. after a crash or after the source job grew); returns (job id, rows written
+    now). ``on_chunk`` gets the rows written so far after each commit."""
     if source_job["kind"] not in SOURCE_KINDS:
         raise StoreError(f"cannot embed the output of a {source_job['kind']} job")
     kind = SOURCE_KINDS[source_job["kind"]]
@@ -106,6 +109,11 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict,
             "host) VALUES (?, ?, 'embed', 'running', ?, ?, ?, ?, ?)",
             [job_id, source_job["dataset_id"], encoder.name, json.dumps(manifest),
              texts.height, os.getpid(), socket.gethostname()])
+    elif todo.height:  # resumed, or the source job has more output now
+        store.con.execute(
+            "UPDATE jobs SET status = 'running', n_total = ?, pid = ?, host = ?, "
+            "updated_at = current_timestamp WHERE job_id = ?",
+            [texts.height, os.getpid(), socket.gethostname(), job_id])
     written = 0
     for start in range(0, todo.height, chunk_size):
         chunk = todo.slice(start, chunk_size)
@@ -119,6 +127,8 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict,
             con.execute("UPDATE jobs SET n_done = n_done + ?, updated_at = current_timestamp "
                         "WHERE job_id = ?", [rows.height, job_id])
         written += rows.height
+        if on_chunk:
+            on_chunk(written)
     store.con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp "
                       "WHERE job_id = ?", [job_id])
     return job_id, written

@@ -38,10 +38,11 @@ def start(store: Store, run_id: str, dataset_id: int, model: str, view: str, con
 
 def record_epoch(store: Store, run_id: str, epoch: int, loss: float, train_s: float,
                  eval_s: float | None = None, valid: dict | None = None) -> None:
-    store.con.execute(
-        "INSERT INTO run_epochs (run_id, epoch, loss, train_s, eval_s, valid_metrics) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [run_id, epoch, loss, train_s, eval_s, json.dumps(valid) if valid else None])
+    with store.transaction() as con:  # a failed write (disk full) is a clear StoreError
+        con.execute(
+            "INSERT INTO run_epochs (run_id, epoch, loss, train_s, eval_s, valid_metrics) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [run_id, epoch, loss, train_s, eval_s, json.dumps(valid) if valid else None])
 
 
 def _vectors(entity: str, emb: Tensor) -> pl.DataFrame:
@@ -65,9 +66,16 @@ def finish(store: Store, run_id: str, best_epoch: int | None, valid: dict, test:
 
 
 def fail(store: Store, run_id: str, error: str) -> None:
-    store.con.execute(
-        "UPDATE runs SET status = 'failed', error = ?, finished_at = current_timestamp "
-        "WHERE run_id = ? AND status = 'running'", [error[-2000:], run_id])
+    """Mark a run failed. If even that cannot be written (disk full), the run stays
+    ``running`` and reads ``interrupted`` once its process is gone; the caller's error is the
+    one to report, so this never raises a StoreError of its own."""
+    try:
+        with store.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = 'failed', error = ?, finished_at = current_timestamp "
+                "WHERE run_id = ? AND status = 'running'", [error[-2000:], run_id])
+    except StoreError:
+        pass
 
 
 def _alive(pid: int | None, host: str | None) -> bool:

@@ -102,14 +102,24 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All-or-nothing: commits at the end of the block, rolls back on any exception."""
+        """All-or-nothing: commits at the end of the block, rolls back on any exception. A
+        failed write (disk full, file too large) becomes a :class:`StoreError` saying so."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:  # the failed COMMIT already ended the transaction
+                pass
+            if isinstance(exc, duckdb.IOException) or (
+                    isinstance(exc, duckdb.TransactionException)
+                    and "could not write" in str(exc).lower()):
+                raise StoreError(f"could not write the store {self.path}: {exc}. This step "
+                                 "was rolled back; what was written before it is kept. "
+                                 "Is the disk full?") from exc
             raise
-        self.con.execute("COMMIT")
 
     def insert_frame(self, table: str, frame: pl.DataFrame) -> None:
         """Bulk insert a polars frame (through Arrow) into ``table``, matching columns by name."""
@@ -121,7 +131,10 @@ class Store:
             cols = ", ".join(frame.columns)
             self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view}")
         finally:
-            self.con.unregister(view)
+            try:
+                self.con.unregister(view)
+            except duckdb.Error:  # the failed insert aborted the transaction: the caller's
+                pass  # rollback drops the view, and the insert's error is the one to see
 
     # -- reading ---------------------------------------------------------------------------
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:

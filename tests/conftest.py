@@ -40,3 +40,15 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def limit_file_size(max_bytes: int):
+    """preexec_fn for a child process that cannot grow any file past ``max_bytes``: writes
+    fail like on a full disk (EFBIG instead of ENOSPC; SIGXFSZ ignored so they return)."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return apply

@@ -81,3 +81,39 @@ def test_locked_store_gives_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.slow
+def test_out_of_disk_during_ingest_is_clear_and_loses_nothing(tmp_path):
+    import os
+    from pathlib import Path
+
+    import numpy as np
+    import polars as pl
+
+    from data import TOY_DIR
+    from tests.conftest import limit_file_size
+
+    home = tmp_path / "home"
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    workbench = str(Path(sys.executable).parent / "workbench")
+    subprocess.run([workbench, "ingest", str(TOY_DIR)], env=env, check=True,
+                   capture_output=True)
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.csv"
+    pl.DataFrame({"user_id": rng.integers(0, 5000, 300_000),
+                  "item_id": rng.integers(0, 3000, 300_000)}).unique().write_csv(big)
+    db = home / "workbench.duckdb"
+    full = subprocess.run([workbench, "ingest", str(big), "--format", "table"], env=env,
+                          capture_output=True, text=True,
+                          preexec_fn=limit_file_size(db.stat().st_size + 200_000))
+    message = " ".join(full.stdout.split())
+    assert full.returncode == 1 and "Traceback" not in full.stdout + full.stderr
+    assert "could not write the store" in message and "Is the disk full?" in message
+    with Store.open_read_only(db) as store:  # the toy dataset is intact, no half of "big"
+        assert store.con.execute("SELECT name, n_interactions FROM datasets").fetchall() == \
+            [("toy", 318)]
+        assert store.con.execute("SELECT count(*) FROM interactions").fetchone()[0] == 318
+    again = subprocess.run([workbench, "ingest", str(big), "--format", "table"], env=env,
+                           capture_output=True, text=True)  # space again: it just works
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -179,3 +179,30 @@ def test_killed_run_never_looks_finished(tmp_path):
         assert store.con.execute("SELECT count(*) FROM run_epochs").fetchone()[0] >= 2
         with pytest.raises(Exception, match="not done"):
             runs.load_embeddings(store, frame["run_id"][0])
+
+
+@pytest.mark.slow
+def test_out_of_disk_during_training_is_clear(tmp_path):
+    """`workbench train` where no file may grow past 12 kB: a clear error, no traceback, and
+    the run never reads done; the store stays usable."""
+    from pathlib import Path
+
+    from data import TOY_DIR
+    from graph.store import Store
+    from tests.conftest import limit_file_size
+
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")}
+    workbench = str(Path(sys.executable).parent / "workbench")
+    subprocess.run([workbench, "ingest", str(TOY_DIR)], env=env, check=True,
+                   capture_output=True)
+    full = subprocess.run([workbench, "train", "--epochs", "400", "--set", "min_epochs=400",
+                           "--set", "eval_every=1", "--set", "batch_size=64"], env=env,
+                          capture_output=True, text=True, preexec_fn=limit_file_size(12_000))
+    message = " ".join(full.stdout.split())
+    assert full.returncode == 1 and "Traceback" not in full.stdout + full.stderr
+    assert "could not write the store" in message and "Is the disk full?" in message
+    with Store.open(tmp_path / "home" / "workbench.duckdb") as store:
+        frame = runs.list_runs(store)
+        assert frame["status"].to_list() in (["failed"], ["interrupted"])
+        n_epochs = store.con.execute("SELECT count(*) FROM run_epochs").fetchone()[0]
+        assert 0 < n_epochs < 400  # what was written before the failure is kept
