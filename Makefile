@@ -40,6 +40,7 @@ demo: $(STAMP)
 	$(BIN)/workbench augment item-attributes --limit $(DEMO_ITEMS)
 	$(BIN)/workbench augment item-profiles --limit $(DEMO_ITEMS)
 	$(BIN)/workbench augment user-profiles --limit $(DEMO_USERS)
+	$(BIN)/workbench augment embed --source item-attributes
 	$(BIN)/workbench augment embed --source user-profiles
 	$(BIN)/workbench augment embed --source item-profiles
 	$(BIN)/workbench jobs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,7 +18,8 @@ from graph.stats import dataset_stats
 from graph.store import Store, StoreError
 from workbench.settings import get_settings
 
-console = Console()
+# Piped or logged output (no terminal) would be cut to 80 columns; tables need more.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 def open_store() -> Store:
