@@ -8,7 +8,7 @@ import torch
 from graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles, info_nce
 from graph.losses import prune_largest
 from graph.models import LightGCN
-from graph.train import Batch
+from tests.graph.helpers import batch_for
 
 
 def test_prune_drops_the_largest_losses():
@@ -34,16 +34,6 @@ def profiles(n_users=4, n_items=5, dim=6, user_mask=None, item_mask=None):
     im = torch.ones(n_items, dtype=torch.bool) if item_mask is None else item_mask
     return Profiles(torch.randn(n_users, dim, generator=g), um,
                     torch.randn(n_items, dim, generator=g), im)
-
-
-def batch_for(model, adj=None, users=(0, 1, 2, 3), pos=(0, 1, 2, 3)):
-    user_emb, item_emb = model(adj)
-
-    class Data:
-        num_users = model.num_users
-
-    return Batch(torch.tensor(users), torch.tensor(pos), torch.tensor(pos), user_emb,
-                 item_emb, model, Data(), adj, torch.Generator().manual_seed(0))
 
 
 def test_contrast_matches_formula_and_trains_its_projection():

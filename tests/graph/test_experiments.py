@@ -13,7 +13,7 @@ from graph.experiments import cold_truth, run_ablation
 from graph.train import TrainConfig, train
 from graph.views import HeldOut, ViewError
 from tests.augment.fakes import FakeEngine
-from tests.graph.embeddings import fake_profile_embeddings
+from tests.graph.helpers import fake_profile_embeddings
 
 FAST = dict(max_epochs=3, min_epochs=1, eval_every=1, batch_size=64, embedding_dim=8)
 

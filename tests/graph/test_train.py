@@ -83,7 +83,7 @@ def test_extra_loss_terms_are_added(toy_store):
 def test_alignment_losses_come_from_the_config(toy_store):
     from graph.alignment import MaskedProfileReconstruction, ProfileContrast
     from graph.train import Trainer
-    from tests.graph.embeddings import fake_profile_embeddings
+    from tests.graph.helpers import fake_profile_embeddings
 
     config = TrainConfig(**{**FAST, "max_epochs": 1}, contrast_weight=0.01,
                          generative_weight=0.1)

@@ -8,9 +8,9 @@ import torch
 from graph import runs
 from graph.models import FeatureLightGCN, LightGCN, MaskedFeatureReconstruction
 from graph.models.features import scaled_cosine_error
-from graph.train import Batch, TrainConfig, train
+from graph.train import TrainConfig, train
 from graph.views import ViewError, load_graph
-from tests.graph.embeddings import fake_profile_embeddings
+from tests.graph.helpers import batch_for, fake_profile_embeddings
 
 
 def tiny(num_layers=0, weight=0.5):
@@ -51,20 +51,10 @@ def test_scaled_cosine_error_by_hand():
         (1 - 1 / math.sqrt(2)) / 2)
 
 
-def batch_for(model, adj=None, users=(0, 1), pos=(0, 1, 2)):
-    user_emb, item_emb = model(adj)
-
-    class Data:
-        num_users = model.num_users
-
-    return Batch(torch.tensor(users), torch.tensor(pos), torch.tensor(pos), user_emb,
-                 item_emb, model, Data(), adj, torch.Generator().manual_seed(0))
-
-
 def test_mae_masks_featured_nodes_and_matches_formula():
     model = tiny(num_layers=0)
     mae = MaskedFeatureReconstruction(feature_dim=2, cf_dim=2, mask_ratio=1.0, weight=0.3)
-    loss = mae(batch_for(model))
+    loss = mae(batch_for(model, users=(0, 1), pos=(0, 1, 2)))
     # ratio 1: every batch node with a feature is masked: users 0, items 0 and 1 (nodes 2, 3)
     nodes = torch.tensor([0, 2, 3])
     masked = model.features.clone()
@@ -82,7 +72,7 @@ def test_mae_without_featured_nodes_is_zero_and_needs_features():
     mae = MaskedFeatureReconstruction(2, 2, mask_ratio=1.0)
     assert mae(batch_for(model, users=(1,), pos=(2,))).item() == 0.0  # nodes 1, 4: none
     with pytest.raises(TypeError, match="needs a model with node features"):
-        mae(batch_for(LightGCN(2, 3, embedding_dim=2, num_layers=0)))
+        mae(batch_for(LightGCN(2, 3, embedding_dim=2, num_layers=0), users=(0, 1), pos=(0,)))
 
 
 FAST = dict(max_epochs=3, min_epochs=1, eval_every=1, batch_size=64, embedding_dim=8)

@@ -1,9 +1,12 @@
-"""Embed jobs written straight into a store: profiles/attributes without an encoder."""
+"""Test helpers: embed jobs written straight into a store, and loss-term batches."""
 
 import json
 
 import numpy as np
 import polars as pl
+import torch
+
+from graph.train import Batch
 
 
 def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None):
@@ -21,3 +24,14 @@ def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None)
         "kind": "attributes" if source_kind == "item-attributes" else "profile",
         "vector": pl.Series(rng.normal(size=(len(idx), dim)).astype(np.float32)).cast(
             pl.List(pl.Float32))}))
+
+
+def batch_for(model, adj=None, users=(0, 1, 2, 3), pos=(0, 1, 2, 3)) -> Batch:
+    """What a loss term sees of one training step (negatives = positives, unused)."""
+    user_emb, item_emb = model(adj)
+
+    class Data:
+        num_users = model.num_users
+
+    return Batch(torch.tensor(users), torch.tensor(pos), torch.tensor(pos), user_emb,
+                 item_emb, model, Data(), adj, torch.Generator().manual_seed(0))
