@@ -32,6 +32,7 @@ DEMO_USERS ?= 40
 DEMO_EDGE_USERS ?= 100
 DEMO_SEEDS ?= 2
 DEMO_EPOCHS ?= 100
+DEMO_BASE_EPOCHS ?= 150  # the base LightGCN run whose top-10 are the edge candidates
 
 demo: $(STAMP)
 	$(BIN)/workbench ingest
@@ -45,7 +46,7 @@ demo: $(STAMP)
 	$(BIN)/workbench augment embed --source item-profiles
 	$(BIN)/workbench jobs
 	$(BIN)/workbench train --model pop
-	$(BIN)/workbench train --model lightgcn
+	$(BIN)/workbench train --model lightgcn --epochs $(DEMO_BASE_EPOCHS)
 	$(BIN)/workbench augment edges --run latest --limit $(DEMO_EDGE_USERS)
 	$(BIN)/workbench experiment ablation --seeds $(DEMO_SEEDS) --epochs $(DEMO_EPOCHS)
 	$(BIN)/workbench runs
