@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.store import Store
+from graph.store import Store, live_status
 
 PAGE_SIZE = 50
 
@@ -129,10 +129,10 @@ class Reader:
 
     # -- jobs and runs -------------------------------------------------------------------
     def jobs(self, dataset_id: int) -> pl.DataFrame:
-        return self.frame(
+        return live_status(self.frame(
             "SELECT job_id, kind, status, model, prompt_version, n_done, n_total, n_rejected, "
-            "round(n_output_tokens / nullif(llm_s, 0)) AS tokens_per_s, created_at, updated_at "
-            "FROM jobs WHERE dataset_id = ? ORDER BY created_at DESC", [dataset_id])
+            "round(n_output_tokens / nullif(llm_s, 0)) AS tokens_per_s, created_at, updated_at, "
+            "pid, host FROM jobs WHERE dataset_id = ? ORDER BY created_at DESC", [dataset_id]))
 
     def job_manifest(self, job_id: str) -> dict:
         return json.loads(self.value("SELECT manifest FROM jobs WHERE job_id = ?", [job_id]))
@@ -144,13 +144,13 @@ class Reader:
             [job_id, PAGE_SIZE, page * PAGE_SIZE])
 
     def runs(self, dataset_id: int) -> pl.DataFrame:
-        return self.frame(
+        return live_status(self.frame(
             "SELECT run_id, model, view, objectives, seed, status, best_epoch, "
             "CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE) AS valid_recall20, "
             "CAST(json_extract(test_metrics, '$.\"recall@20\"') AS DOUBLE) AS test_recall20, "
             "CAST(json_extract(test_metrics, '$.\"ndcg@20\"') AS DOUBLE) AS test_ndcg20, "
-            "wall_s, started_at FROM runs WHERE dataset_id = ? ORDER BY started_at DESC",
-            [dataset_id])
+            "wall_s, started_at, pid, host FROM runs WHERE dataset_id = ? "
+            "ORDER BY started_at DESC", [dataset_id]))
 
     def run_curve(self, run_id: str) -> pl.DataFrame:
         return self.frame(

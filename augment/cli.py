@@ -12,7 +12,7 @@ from augment.attributes import ItemAttributesJob, default_domain
 from augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
 from augment.jobs import JobKind, JobReport, JobRunner
 from graph.cli import console, fail, open_store, read_store
-from graph.store import StoreError
+from graph.store import StoreError, live_status
 from workbench.settings import get_settings
 
 model_app = typer.Typer(help="Prepare and inspect LLMs.", no_args_is_help=True)
@@ -188,8 +188,9 @@ def jobs_command(dataset: Dataset = None) -> None:
             fail(str(exc))
         frame = store.frame(
             "SELECT job_id, kind, status, model, prompt_version, n_done, n_total, n_rejected, "
-            "n_output_tokens, llm_s, updated_at FROM jobs WHERE ? IS NULL OR dataset_id = ? "
-            "ORDER BY created_at", [did, did])
+            "n_output_tokens, llm_s, updated_at, pid, host FROM jobs "
+            "WHERE ? IS NULL OR dataset_id = ? ORDER BY created_at", [did, did])
+        frame = live_status(frame)  # a killed job reads interrupted (rerun to resume)
     table = Table("job", "kind", "status", "model", "prompt", "done", "rejected", "tok/s")
     for r in frame.iter_rows(named=True):
         rate = r["n_output_tokens"] / r["llm_s"] if r["llm_s"] else 0

@@ -19,7 +19,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from graph.store import Store, StoreError, to_matrix
+from graph.store import Store, StoreError, live_status, to_matrix
 
 
 def new_run_id(model: str) -> str:
@@ -78,31 +78,15 @@ def fail(store: Store, run_id: str, error: str) -> None:
         pass
 
 
-def _alive(pid: int | None, host: str | None) -> bool:
-    if pid is None or host != socket.gethostname():
-        return host != socket.gethostname()  # another machine's run: cannot tell, trust it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
     """Runs, newest first; a ``running`` row whose process is gone reads ``interrupted``."""
     frame = store.frame(
-        "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, r.best_epoch, "
-        "r.valid_metrics, r.test_metrics, r.wall_s, r.pid, r.host, r.started_at "
+        "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, "
+        "r.best_epoch, r.valid_metrics, r.test_metrics, r.wall_s, r.pid, r.host, r.started_at "
         "FROM runs r JOIN datasets d USING (dataset_id) "
         "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",
         [dataset_id, dataset_id])
-    status = [
-        "interrupted" if s == "running" and not _alive(p, h) else s
-        for s, p, h in zip(frame["status"], frame["pid"], frame["host"])
-    ]
-    return frame.with_columns(pl.Series("status", status, dtype=pl.String)).drop("pid", "host")
+    return live_status(frame)
 
 
 def get_run(store: Store, run_id: str) -> dict:

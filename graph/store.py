@@ -11,6 +11,8 @@ readers (the dashboard) open short-lived read-only connections.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -190,3 +192,24 @@ def _connect(path: Path, read_only: bool, retries: int = 0, wait_s: float = 0.25
                 ) from exc
             time.sleep(wait_s)
     raise AssertionError("unreachable")
+
+
+def process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that wrote a ``running`` row may still be at work."""
+    if pid is None or host != socket.gethostname():
+        return host != socket.gethostname()  # another machine's process: cannot tell, trust it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_status(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows of runs or jobs with ``status``, ``pid`` and ``host``: a ``running`` row whose
+    process is gone (killed, crashed machine) reads ``interrupted``; pid and host dropped."""
+    status = ["interrupted" if s == "running" and not process_alive(p, h) else s
+              for s, p, h in zip(frame["status"], frame["pid"], frame["host"])]
+    return frame.with_columns(pl.Series("status", status, dtype=pl.String)).drop("pid", "host")

@@ -16,7 +16,7 @@ import pytest
 
 from data import TOY_DIR
 from graph.ingest import IngestOptions, ingest
-from graph.store import Store
+from graph.store import Store, live_status
 from graph.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ JOB_SCRIPT = textwrap.dedent("""
     from augment.edges import EdgesJob
     from augment.engine import SamplingSettings
     from augment.jobs import JobRunner
-    from graph.store import Store
+    from graph.store import Store, live_status
     from profiles.items import ItemProfilesJob
     from profiles.users import UserProfilesJob
     from tests.augment.fakes import FakeEngine
@@ -98,7 +98,10 @@ def test_kill_9_mid_job_then_rerun(toy_db, kind):
     with Store.open(toy_db) as store:
         status, n_done = store.con.execute(
             "SELECT status, n_done FROM jobs WHERE kind = ?", [kind]).fetchone()
-        assert status == "running"  # killed: no clean finish was recorded
+        assert status == "running"  # killed: no clean finish was recorded ...
+        listed = live_status(store.frame("SELECT status, pid, host FROM jobs WHERE kind = ?",
+                                         [kind]))
+        assert listed["status"].to_list() == ["interrupted"]  # ... and it reads so
         assert store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n_done == 4
     finish(child(JOB_SCRIPT, str(toy_db), kind, ANSWERS[kind], "0"))
     with Store.open(toy_db) as store:
@@ -113,7 +116,7 @@ def test_kill_9_mid_job_then_rerun(toy_db, kind):
 EMBED_SCRIPT = textwrap.dedent("""
     import sys, time
     from augment.embed import TextEncoder, embed_job, latest_job
-    from graph.store import Store
+    from graph.store import Store, live_status
 
     db, pause = sys.argv[1], float(sys.argv[2])
     with Store.open(db) as store:
