@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graph.losses import sample_nodes
+from graph.losses import eligible_nodes, sample_nodes
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
@@ -53,11 +53,6 @@ class Profiles:
         return self.users.size(1)
 
 
-def _with_profiles(idx: Tensor, mask: Tensor) -> Tensor:
-    idx = torch.unique(idx)
-    return idx[mask[idx]]
-
-
 class ProfileContrast(nn.Module):
     """RLMRec-Con: InfoNCE between CF embeddings and MLP-projected profile embeddings."""
 
@@ -72,7 +67,7 @@ class ProfileContrast(nn.Module):
         for emb, idx, prof, mask in (
                 (batch.user_emb, batch.users, self.profiles.users, self.profiles.user_mask),
                 (batch.item_emb, batch.pos, self.profiles.items, self.profiles.item_mask)):
-            keep = _with_profiles(idx, mask)
+            keep = eligible_nodes(idx, mask)
             if len(keep) >= 2:  # InfoNCE needs an in-batch negative
                 total = total + info_nce(emb[keep], self.project(prof[keep]), self.temperature)
         return self.weight * total

@@ -52,11 +52,16 @@ def score_pairs(user_emb: Tensor, item_emb: Tensor, users: Tensor, items: Tensor
 __all__ = ["bpr_loss", "bpr_loss_per_triple", "l2_reg", "prune_largest", "score_pairs"]
 
 
+def eligible_nodes(nodes: Tensor, eligible: Tensor) -> Tensor:
+    """The distinct ``nodes`` with ``eligible[node]`` True (e.g. those with a profile)."""
+    nodes = torch.unique(nodes)
+    return nodes[eligible[nodes]]
+
+
 def sample_nodes(nodes: Tensor, eligible: Tensor, ratio: float,
                  generator: torch.Generator | None = None) -> Tensor:
-    """A random ``ratio`` share of the distinct ``nodes`` with ``eligible[node]`` True (the
-    nodes a masking loss masks: those with a profile or feature to reconstruct)."""
-    nodes = torch.unique(nodes)
-    nodes = nodes[eligible[nodes]]
+    """A random ``ratio`` share of :func:`eligible_nodes` (the nodes a masking loss masks:
+    those with a profile or feature to reconstruct)."""
+    nodes = eligible_nodes(nodes, eligible)
     n = int(round(ratio * len(nodes)))
     return nodes[torch.randperm(len(nodes), generator=generator)[:n]]
