@@ -7,17 +7,10 @@ item text or LLM output does not render.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run app/main.py` from a source checkout
-    sys.path.insert(0, str(ROOT))
-
-from app.state import reader  # noqa: E402
-from graph.store import StoreError  # noqa: E402
+from workbench.app.state import reader
+from workbench.store import StoreError
 
 st.set_page_config(page_title="Enrichment workbench", layout="wide")
 

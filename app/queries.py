@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.store import Store, live_status
+from workbench.store import Store, live_status
 
 PAGE_SIZE = 50
 

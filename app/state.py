@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app.queries import Reader
+from workbench.app.queries import Reader
 from workbench.settings import get_settings
 
 
@@ -19,8 +19,8 @@ def dataset() -> dict:
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def run_embeddings(db_path: str, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    from graph import runs
-    from graph.store import Store
+    from workbench import runs
+    from workbench.store import Store
 
     with Store.open_read_only(db_path, retries=120) as store:
         users, items = runs.load_embeddings(store, run_id)

@@ -7,10 +7,10 @@ import json
 import polars as pl
 from pydantic import BaseModel
 
-from augment.jobs import WorkItem
-from augment.prompts import load_template
-from augment.schemas import ATTRIBUTE_SCHEMAS
-from graph.store import DatasetInfo, Store
+from workbench.augment.jobs import WorkItem
+from workbench.augment.prompts import load_template
+from workbench.augment.schemas import ATTRIBUTE_SCHEMAS
+from workbench.store import DatasetInfo, Store
 
 
 def item_records(store: Store, dataset_id: int) -> pl.DataFrame:

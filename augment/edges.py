@@ -15,14 +15,14 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from augment.attributes import latest_attributes
-from augment.jobs import WorkItem
-from augment.prompts import load_template
-from graph import runs
-from graph.evaluate import top_k
-from graph.store import DatasetInfo, Store, StoreError
-from graph.views import load_graph
-from profiles.users import training_histories
+from workbench.augment.attributes import latest_attributes
+from workbench.augment.jobs import WorkItem
+from workbench.augment.prompts import load_template
+from workbench import runs
+from workbench.graph.evaluate import top_k
+from workbench.store import DatasetInfo, Store, StoreError
+from workbench.graph.views import load_graph
+from workbench.profiles.users import training_histories
 
 
 class _ChoiceBase(BaseModel):

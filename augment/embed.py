@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from graph.store import Store, StoreError
+from workbench.store import Store, StoreError
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 SOURCE_KINDS = {"user-profiles": "profile", "item-profiles": "profile",

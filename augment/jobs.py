@@ -27,9 +27,9 @@ from typing import Any, Protocol
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
-from augment.engine import LLMEngine, SamplingSettings
-from augment.prompts import PromptTemplate
-from graph.store import DatasetInfo, Store, StoreError
+from workbench.augment.engine import LLMEngine, SamplingSettings
+from workbench.augment.prompts import PromptTemplate
+from workbench.store import DatasetInfo, Store, StoreError
 
 
 @dataclass

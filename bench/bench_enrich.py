@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from augment.attributes import ItemAttributesJob
-from augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
-from augment.jobs import JobRunner
-from augment.prepare import prepare_default_model
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store
+from workbench.augment.attributes import ItemAttributesJob
+from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
+from workbench.augment.jobs import JobRunner
+from workbench.augment.prepare import prepare_default_model
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store
 from workbench.settings import get_settings
 
 

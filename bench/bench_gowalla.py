@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 
 from bench_lightgcn import export_benchmark_files, run_recbole
-from graph.evaluate import evaluate
-from graph.ingest import IngestOptions, ingest
-from graph.sampling import NegativeSampler
-from graph.splits import SplitConfig
-from graph.store import Store
-from graph.train import TrainConfig, Trainer
-from graph.views import load_graph
+from workbench.graph.evaluate import evaluate
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.graph.sampling import NegativeSampler
+from workbench.graph.splits import SplitConfig
+from workbench.store import Store
+from workbench.graph.train import TrainConfig, Trainer
+from workbench.graph.views import load_graph
 
 DEFAULT = Path(os.environ.get("WORKBENCH_SHARED_DATA",
                               Path(__file__).resolve().parents[2] / "shared" / "data")) / "gowalla"

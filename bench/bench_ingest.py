@@ -24,8 +24,8 @@ DEFAULT = Path(os.environ.get("WORKBENCH_SHARED_DATA",
 OURS = """
 import json, resource, sys, time
 from pathlib import Path
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store
 data, db = Path(sys.argv[1]), Path(sys.argv[2])
 t = time.perf_counter()
 with Store.open(db) as store:

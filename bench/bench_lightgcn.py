@@ -20,9 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store
-from graph.train import TrainConfig, train
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store
+from workbench.graph.train import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 RECBOLE_PY = HERE / ".venv-recbole" / "bin" / "python"

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graph.losses import eligible_nodes, sample_nodes
+from workbench.graph.losses import eligible_nodes, sample_nodes
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:

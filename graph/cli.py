@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from graph.ingest import ColumnMap, IngestError, IngestOptions, ingest
-from graph.splits import SplitConfig
-from graph.stats import dataset_stats
-from graph.store import Store, StoreError
+from workbench.graph.ingest import ColumnMap, IngestError, IngestOptions, ingest
+from workbench.graph.splits import SplitConfig
+from workbench.graph.stats import dataset_stats
+from workbench.console import console, fail, open_store, read_store
+from workbench.store import StoreError
 from workbench.settings import get_settings
-
-# Piped or logged output (no terminal) would be cut to 80 columns; tables need more.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-
-
-def open_store() -> Store:
-    """The workbench's store, for writing (created and migrated on first use)."""
-    return Store.open(get_settings().db_path)
-
-
-def read_store() -> Store:
-    """The workbench's store, read-only (many readers may share it); a clear error if absent."""
-    try:
-        return Store.open_read_only(get_settings().db_path)
-    except StoreError as exc:
-        fail(str(exc))
-
-
-def fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-    raise typer.Exit(code=1)
-
 
 def ingest_command(
     path: Annotated[Optional[Path], typer.Argument(

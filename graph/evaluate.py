@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graph.views import HeldOut
+from workbench.graph.views import HeldOut
 
 
 def ranking_metrics(hits: Tensor, n_relevant: Tensor, ks: Sequence[int]) -> dict[str, Tensor]:

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
-from graph import runs
-from graph.evaluate import evaluate
-from graph.store import Store
-from graph.train import TrainConfig, Trainer, configured_losses
-from graph.views import HeldOut, load_graph
+from workbench import runs
+from workbench.graph.evaluate import evaluate
+from workbench.store import Store
+from workbench.graph.train import TrainConfig, Trainer, configured_losses
+from workbench.graph.views import HeldOut, load_graph
 
 CON = {"contrast_weight": 1e-2}  # RLMRec-Con at the paper's weight
 GEN = {"generative_weight": 0.1}  # RLMRec-Gen at the paper's weight

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.store import DatasetInfo, Store
+from workbench.store import DatasetInfo, Store
 
 QUANTILES = (0.0, 0.5, 0.9, 1.0)  # min, median, p90, max
 

@@ -23,15 +23,15 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor
 from torch_geometric.seed import seed_everything
 
-from graph import runs
-from graph.evaluate import evaluate
-from graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
-from graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
-from graph.models import (FeatureLightGCN, LightGCN, MaskedFeatureReconstruction,
+from workbench import runs
+from workbench.graph.evaluate import evaluate
+from workbench.graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
+from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
+from workbench.graph.models import (FeatureLightGCN, LightGCN, MaskedFeatureReconstruction,
                           MatrixFactorization, Popularity)
-from graph.sampling import NegativeSampler
-from graph.store import Store
-from graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
+from workbench.graph.sampling import NegativeSampler
+from workbench.store import Store
+from workbench.graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
 
 
 class TrainConfig(BaseModel):

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from graph import runs
-from graph.cli import console, fail, open_store, read_store
-from graph.evaluate import top_k
-from graph.store import StoreError
-from graph.train import TrainConfig, Trainer
-from graph.views import VIEWS, ViewError, load_graph
+from workbench import runs
+from workbench.console import console, fail, open_store, read_store
+from workbench.graph.evaluate import top_k
+from workbench.store import StoreError
+from workbench.graph.train import TrainConfig, Trainer
+from workbench.graph.views import VIEWS, ViewError, load_graph
 
 
 def parse_config(model: str, epochs: int | None, seed: int | None,
@@ -165,7 +165,7 @@ def ablation_command(
         "--set", help="Any TrainConfig field, KEY=VALUE (repeatable).")] = None,
 ) -> None:
     """Train base/+edges/+feat/+con/+gen/+all with several seeds; print and store the table."""
-    from graph.experiments import run_ablation
+    from workbench.graph.experiments import run_ablation
 
     config = parse_config("lightgcn", epochs, None, set_)
     with open_store() as store:

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graph.store import DatasetInfo, Store, to_matrix
+from workbench.errors import ViewError
+from workbench.store import DatasetInfo, Store, to_matrix
 
 
-class ViewError(ValueError):
-    """A view that cannot be built from this store (missing split, unknown view...)."""
 
 
 @dataclass

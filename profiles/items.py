@@ -7,12 +7,12 @@ import json
 import polars as pl
 from pydantic import BaseModel
 
-from augment.attributes import item_records, latest_attributes
-from augment.jobs import WorkItem
-from augment.prompts import load_template
-from augment.schemas import ItemProfile
-from graph.store import DatasetInfo, Store
-from profiles.users import profile_rows
+from workbench.augment.attributes import item_records, latest_attributes
+from workbench.augment.jobs import WorkItem
+from workbench.augment.prompts import load_template
+from workbench.augment.schemas import ItemProfile
+from workbench.store import DatasetInfo, Store
+from workbench.profiles.users import profile_rows
 
 
 class ItemProfilesJob:

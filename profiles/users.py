@@ -13,11 +13,11 @@ import json
 import polars as pl
 from pydantic import BaseModel
 
-from augment.attributes import latest_attributes
-from augment.jobs import WorkItem
-from augment.prompts import load_template
-from augment.schemas import UserProfile
-from graph.store import DatasetInfo, Store
+from workbench.augment.attributes import latest_attributes
+from workbench.augment.jobs import WorkItem
+from workbench.augment.prompts import load_template
+from workbench.augment.schemas import UserProfile
+from workbench.store import DatasetInfo, Store
 
 
 def training_histories(store: Store, dataset_id: int, max_history: int) -> pl.DataFrame:

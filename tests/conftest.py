@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from data import TOY_DIR
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store
+from workbench.data import TOY_DIR
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store
 
 SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from app import cli as app_cli
-from augment import cli as augment_cli
-from graph import cli as graph_cli
-from graph import train_cli
+from workbench.app import cli as app_cli
+from workbench.augment import cli as augment_cli
+from workbench.graph import cli as graph_cli
+from workbench.graph import train_cli
 
 app = typer.Typer(
     name="workbench",

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from app.state import dataset, reader
+from workbench.app.state import dataset, reader
 
 ds = dataset()
 r = reader()

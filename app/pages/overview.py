@@ -1,7 +1,7 @@
 import polars as pl
 import streamlit as st
 
-from app.state import dataset, reader
+from workbench.app.state import dataset, reader
 
 ds = dataset()
 st.title("Overview")

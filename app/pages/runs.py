@@ -2,7 +2,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app.state import dataset, reader
+from workbench.app.state import dataset, reader
 
 ds = dataset()
 r = reader()

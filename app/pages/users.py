@@ -3,7 +3,7 @@ import json
 import polars as pl
 import streamlit as st
 
-from app.state import dataset, reader, recommend
+from workbench.app.state import dataset, reader, recommend
 
 ds = dataset()
 r = reader()

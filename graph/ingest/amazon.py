@@ -11,9 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.ingest.lightgcn import read_adjacency
-from graph.ingest.recbole import read_items
-from graph.ingest.source import IngestError, SourceData
+from workbench.graph.ingest.lightgcn import read_adjacency
+from workbench.graph.ingest.recbole import read_items
+from workbench.graph.ingest.source import IngestError, SourceData
 
 
 def read_amazon(directory: Path) -> SourceData:

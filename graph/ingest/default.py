@@ -15,7 +15,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from graph.ingest.source import IngestError
+from workbench.graph.ingest.source import IngestError
 
 RECBOLE_VERSION = "1.2.1"
 ML100K_IN_WHEEL = "recbole/dataset_example/ml-100k"

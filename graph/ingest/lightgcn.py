@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.ingest.source import IngestError, SourceData, finish_interactions, read_text
+from workbench.graph.ingest.source import IngestError, SourceData, finish_interactions, read_text
 
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}
 

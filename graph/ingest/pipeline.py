@@ -15,14 +15,14 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel
 
-from graph.ingest.amazon import read_amazon
-from graph.ingest.default import movielens_100k
-from graph.ingest.lightgcn import read_lightgcn
-from graph.ingest.recbole import read_recbole
-from graph.ingest.source import IngestError, SourceData
-from graph.ingest.table import ColumnMap, read_table
-from graph.splits import SplitConfig, assign_split
-from graph.store import DatasetInfo, Store
+from workbench.graph.ingest.amazon import read_amazon
+from workbench.graph.ingest.default import movielens_100k
+from workbench.graph.ingest.lightgcn import read_lightgcn
+from workbench.graph.ingest.recbole import read_recbole
+from workbench.graph.ingest.source import IngestError, SourceData
+from workbench.graph.ingest.table import ColumnMap, read_table
+from workbench.graph.splits import SplitConfig, assign_split
+from workbench.store import DatasetInfo, Store
 
 Format = Literal["auto", "recbole", "lightgcn", "amazon", "table"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
+from workbench.graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
                                  json_of, ragged_line, read_text)
 
 TITLE_COLUMNS = ("title", "movie_title", "name", "item_name")

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from workbench.errors import IngestError as _IngestError
 
-class IngestError(ValueError):
+
+class IngestError(_IngestError):
     """Bad input: names the file, and the line/row and column where it can."""
 
     def __init__(self, file: str | Path, message: str, line: int | None = None,

@@ -1,7 +1,7 @@
 """Graph recommenders sharing one interface: ``forward(adj) -> (user_emb, item_emb)``."""
 
-from graph.models.features import FeatureLightGCN, MaskedFeatureReconstruction
-from graph.models.lightgcn import LightGCN, MatrixFactorization
-from graph.models.popularity import Popularity
+from workbench.graph.models.features import FeatureLightGCN, MaskedFeatureReconstruction
+from workbench.graph.models.lightgcn import LightGCN, MatrixFactorization
+from workbench.graph.models.popularity import Popularity
 
 __all__ = ["FeatureLightGCN", "LightGCN", "MaskedFeatureReconstruction", "MatrixFactorization", "Popularity"]

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graph.losses import sample_nodes
-from graph.models.lightgcn import LightGCN
+from workbench.graph.losses import sample_nodes
+from workbench.graph.models.lightgcn import LightGCN
 
 
 class FeatureLightGCN(LightGCN):

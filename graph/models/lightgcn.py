@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
-from graph.models.propagation import SymmetricLGConv
+from workbench.graph.models.propagation import SymmetricLGConv
 
 
 class LightGCN(torch.nn.Module):

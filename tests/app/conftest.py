@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from augment.attributes import ItemAttributesJob
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner
-from data import TOY_DIR
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store
-from graph.train import TrainConfig, train
-from profiles.users import UserProfilesJob
+from workbench.augment.attributes import ItemAttributesJob
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner
+from workbench.data import TOY_DIR
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store
+from workbench.graph.train import TrainConfig, train
+from workbench.profiles.users import UserProfilesJob
 from tests.augment.fakes import FakeEngine
 
 EVIL = "<script>alert('x')</script> **bold** <b>markup</b>"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.queries import Reader
+from workbench.app.queries import Reader
 
 pytestmark = pytest.mark.slow
 
@@ -15,10 +15,10 @@ pytestmark = pytest.mark.slow
 def test_reads_succeed_while_a_job_runs(app_store):
     script = textwrap.dedent(f"""
         import json, time
-        from augment.engine import SamplingSettings
-        from augment.jobs import JobRunner
-        from profiles.items import ItemProfilesJob
-        from graph.store import Store
+        from workbench.augment.engine import SamplingSettings
+        from workbench.augment.jobs import JobRunner
+        from workbench.profiles.items import ItemProfilesJob
+        from workbench.store import Store
         from tests.augment.fakes import FakeEngine
 
         def slow(conversation, attempt):

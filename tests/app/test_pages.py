@@ -100,7 +100,7 @@ def test_missing_store_is_a_clear_message(workbench_home):
 def test_runs_page_shows_the_ablation_with_error_bars(app_store):
     import json
 
-    from graph.store import Store
+    from workbench.store import Store
 
     results = [{"variant": v, "seed": s, "run_id": f"r{v}{s}", "best_epoch": 1,
                 "valid": {}, "test": {"recall@20": 0.1 * s, "ndcg@20": 0.05},

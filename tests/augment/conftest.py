@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from augment.engine import EngineSettings, LLMEngine
+from workbench.augment.engine import EngineSettings, LLMEngine
 from tests.augment.tiny_model import build_tiny_model
 
 

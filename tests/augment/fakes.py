@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from augment.engine import Completion, EngineSettings
+from workbench.augment.engine import Completion, EngineSettings
 
 
 class FakeEngine:

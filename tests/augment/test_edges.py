@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from augment.edges import EdgesJob, choice_schema
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner
-from graph.store import StoreError
-from graph.train import TrainConfig, train
-from graph.views import ViewError, load_graph
+from workbench.augment.edges import EdgesJob, choice_schema
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner
+from workbench.store import StoreError
+from workbench.graph.train import TrainConfig, train
+from workbench.graph.views import ViewError, load_graph
 from tests.augment.fakes import FakeEngine
 
 FAST = dict(max_epochs=2, min_epochs=1, eval_every=1, batch_size=64, embedding_dim=8)
@@ -44,8 +44,8 @@ def test_edges_become_triples_from_the_candidates(toy_store):
         assert row["pos_item_idx"] == cands[1] and row["neg_item_idx"] == cands[4]
         assert row["source_run_id"] == run.run_id and row["reason"] == "fits"
     # the candidates are the run's top-5 for that user
-    from graph import runs
-    from graph.evaluate import top_k
+    from workbench import runs
+    from workbench.graph.evaluate import top_k
     import numpy as np
 
     u, i = runs.load_embeddings(toy_store, run.run_id)

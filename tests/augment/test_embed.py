@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from augment.embed import TextEncoder, embed_job, latest_job, render
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner
-from profiles.users import UserProfilesJob
+from workbench.augment.embed import TextEncoder, embed_job, latest_job, render
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner
+from workbench.profiles.users import UserProfilesJob
 from tests.augment.fakes import FakeEngine
 
 PROFILE = json.dumps({"age_range": "25-34", "gender": "unknown", "liked_genres": ["Drama"],
@@ -46,7 +46,7 @@ def test_embed_profiles_resumes_and_is_idempotent(toy_store):
 
 
 def test_embed_without_source_job_is_clear(toy_store):
-    from graph.store import StoreError
+    from workbench.store import StoreError
 
     with pytest.raises(StoreError, match="no user-profiles job"):
         latest_job(toy_store, toy_store.dataset().dataset_id, "user-profiles")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from data import TOY_DIR
-from graph.ingest import IngestOptions, ingest
-from graph.store import Store, live_status
-from graph.train import TrainConfig, train
+from workbench.data import TOY_DIR
+from workbench.graph.ingest import IngestOptions, ingest
+from workbench.store import Store, live_status
+from workbench.graph.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,12 @@ ANSWERS = {  # a valid answer per job kind
 
 JOB_SCRIPT = textwrap.dedent("""
     import sys, time
-    from augment.edges import EdgesJob
-    from augment.engine import SamplingSettings
-    from augment.jobs import JobRunner
-    from graph.store import Store, live_status
-    from profiles.items import ItemProfilesJob
-    from profiles.users import UserProfilesJob
+    from workbench.augment.edges import EdgesJob
+    from workbench.augment.engine import SamplingSettings
+    from workbench.augment.jobs import JobRunner
+    from workbench.store import Store, live_status
+    from workbench.profiles.items import ItemProfilesJob
+    from workbench.profiles.users import UserProfilesJob
     from tests.augment.fakes import FakeEngine
 
     db, kind_name, answer, pause = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
@@ -115,8 +115,8 @@ def test_kill_9_mid_job_then_rerun(toy_db, kind):
 
 EMBED_SCRIPT = textwrap.dedent("""
     import sys, time
-    from augment.embed import TextEncoder, embed_job, latest_job
-    from graph.store import Store, live_status
+    from workbench.augment.embed import TextEncoder, embed_job, latest_job
+    from workbench.store import Store, live_status
 
     db, pause = sys.argv[1], float(sys.argv[2])
     with Store.open(db) as store:

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from augment.attributes import ItemAttributesJob
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner, job_row
-from augment.schemas import MovieAttributes
+from workbench.augment.attributes import ItemAttributesJob
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner, job_row
+from workbench.augment.schemas import MovieAttributes
 from tests.augment.fakes import FakeEngine
 
 GOOD = json.dumps({"director": "A. Director", "country": "USA", "language": "English",

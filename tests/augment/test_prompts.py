@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from augment.prompts import load_template
+from workbench.augment.prompts import load_template
 
 
 def test_templates_load_with_both_sections():

@@ -11,10 +11,10 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from augment.attributes import ItemAttributesJob
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner
-from augment.schemas import MovieAttributes
+from workbench.augment.attributes import ItemAttributesJob
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner
+from workbench.augment.schemas import MovieAttributes
 
 pytestmark = pytest.mark.slow
 
@@ -52,19 +52,19 @@ def test_item_attribute_job_on_real_engine(toy_store, tiny_engine):
 
 
 def test_kill_9_mid_job_then_resume(tmp_path, tiny_model):
-    from data import TOY_DIR
-    from graph.ingest import IngestOptions, ingest
-    from graph.store import Store
+    from workbench.data import TOY_DIR
+    from workbench.graph.ingest import IngestOptions, ingest
+    from workbench.store import Store
 
     db = tmp_path / "kill.duckdb"
     with Store.open(db) as store:
         ingest(store, IngestOptions(path=TOY_DIR), tmp_path)
     script = textwrap.dedent(f"""
         import sys, time
-        from augment.attributes import ItemAttributesJob
-        from augment.engine import EngineSettings, LLMEngine, SamplingSettings
-        from augment.jobs import JobRunner
-        from graph.store import Store
+        from workbench.augment.attributes import ItemAttributesJob
+        from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings
+        from workbench.augment.jobs import JobRunner
+        from workbench.store import Store
         engine = LLMEngine(EngineSettings(model={str(tiny_model)!r}, max_model_len=2048),
                            {str(tiny_model)!r})
         with Store.open({str(db)!r}) as store:
@@ -109,7 +109,7 @@ def test_engine_starts_after_torch_geometric_was_imported(tiny_model):
     """vLLM 0.32's start-up scan crashed on numba/llvmlite, which torch-geometric imports."""
     script = textwrap.dedent(f"""
         import torch_geometric, llvmlite.binding.ffi  # what training imports first
-        from augment.engine import EngineSettings, LLMEngine, SamplingSettings
+        from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings
         engine = LLMEngine(EngineSettings(model={str(tiny_model)!r}, max_model_len=2048),
                            {str(tiny_model)!r})
         out = engine.chat([[{{"role": "user", "content": "hi"}}]], SamplingSettings(max_tokens=4))

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from graph.train import Batch
+from workbench.graph.train import Batch
 
 
 def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None):

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles, info_nce
-from graph.losses import prune_largest
-from graph.models import LightGCN
+from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles, info_nce
+from workbench.graph.losses import prune_largest
+from workbench.graph.models import LightGCN
 from tests.graph.helpers import batch_for
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from graph.evaluate import evaluate, ranking_metrics, top_k
-from graph.views import HeldOut
+from workbench.graph.evaluate import evaluate, ranking_metrics, top_k
+from workbench.graph.views import HeldOut
 
 
 def test_ranking_metrics_by_hand():

@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from augment.edges import EdgesJob
-from augment.engine import SamplingSettings
-from augment.jobs import JobRunner
-from graph.experiments import cold_truth, run_ablation
-from graph.train import TrainConfig, train
-from graph.views import HeldOut, ViewError
+from workbench.augment.edges import EdgesJob
+from workbench.augment.engine import SamplingSettings
+from workbench.augment.jobs import JobRunner
+from workbench.graph.experiments import cold_truth, run_ablation
+from workbench.graph.train import TrainConfig, train
+from workbench.graph.views import HeldOut, ViewError
 from tests.augment.fakes import FakeEngine
 from tests.graph.helpers import fake_profile_embeddings
 

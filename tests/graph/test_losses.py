@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from graph.losses import bpr_loss, l2_reg, score_pairs
+from workbench.graph.losses import bpr_loss, l2_reg, score_pairs
 
 
 def test_bpr_by_hand():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graph.sampling import NegativeSampler
+from workbench.graph.sampling import NegativeSampler
 
 
 def test_negatives_are_never_training_positives():

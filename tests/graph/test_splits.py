@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from graph.splits import SplitConfig, assign_split, leave_one_out, random_split
+from workbench.graph.splits import SplitConfig, assign_split, leave_one_out, random_split
 
 
 def frame(n_users=5, n_items=20):

@@ -9,10 +9,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from graph import runs
-from graph.evaluate import evaluate
-from graph.train import TrainConfig, train
-from graph.views import ViewError, load_graph
+from workbench import runs
+from workbench.graph.evaluate import evaluate
+from workbench.graph.train import TrainConfig, train
+from workbench.graph.views import ViewError, load_graph
 
 FAST = dict(max_epochs=6, min_epochs=1, eval_every=2, patience=5, batch_size=64,
             embedding_dim=16)
@@ -81,8 +81,8 @@ def test_extra_loss_terms_are_added(toy_store):
 
 
 def test_alignment_losses_come_from_the_config(toy_store):
-    from graph.alignment import MaskedProfileReconstruction, ProfileContrast
-    from graph.train import Trainer
+    from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast
+    from workbench.graph.train import Trainer
     from tests.graph.helpers import fake_profile_embeddings
 
     config = TrainConfig(**{**FAST, "max_epochs": 1}, contrast_weight=0.01,
@@ -113,7 +113,7 @@ def test_unknown_or_bad_settings_fail_before_work():
 
 
 def test_no_validation_split_is_refused_before_any_run(store, tmp_path):
-    from graph.ingest import IngestOptions, ingest
+    from workbench.graph.ingest import IngestOptions, ingest
     from tests.conftest import write
 
     d = tmp_path / "lg"
@@ -149,17 +149,17 @@ def test_exception_marks_run_failed(toy_store):
 
 @pytest.mark.slow
 def test_killed_run_never_looks_finished(tmp_path):
-    from graph.ingest import IngestOptions, ingest
-    from graph.store import Store
-    from data import TOY_DIR
+    from workbench.graph.ingest import IngestOptions, ingest
+    from workbench.store import Store
+    from workbench.data import TOY_DIR
 
     db = tmp_path / "kill.duckdb"
     with Store.open(db) as store:
         ingest(store, IngestOptions(path=TOY_DIR), tmp_path)
     script = textwrap.dedent(f"""
         import time
-        from graph.store import Store
-        from graph.train import TrainConfig, train
+        from workbench.store import Store
+        from workbench.graph.train import TrainConfig, train
         def on_epoch(epoch, loss, valid):
             print("epoch", epoch, flush=True)
             time.sleep(0.2)
@@ -187,8 +187,8 @@ def test_out_of_disk_during_training_is_clear(tmp_path):
     the run never reads done; the store stays usable."""
     from pathlib import Path
 
-    from data import TOY_DIR
-    from graph.store import Store
+    from workbench.data import TOY_DIR
+    from workbench.store import Store
     from tests.conftest import limit_file_size
 
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")}

@@ -2,8 +2,8 @@
 
 import json
 
-from profiles.items import ItemProfilesJob
-from profiles.users import UserProfilesJob
+from workbench.profiles.items import ItemProfilesJob
+from workbench.profiles.users import UserProfilesJob
 
 
 def prompt_titles(work):
@@ -42,9 +42,9 @@ def test_history_is_capped_newest_first(toy_store):
 
 
 def test_generated_item_attributes_enter_profiles(toy_store):
-    from augment.attributes import ItemAttributesJob
-    from augment.engine import SamplingSettings
-    from augment.jobs import JobRunner
+    from workbench.augment.attributes import ItemAttributesJob
+    from workbench.augment.engine import SamplingSettings
+    from workbench.augment.jobs import JobRunner
     from tests.augment.fakes import FakeEngine
     from tests.augment.test_jobs import GOOD
 

@@ -1,6 +1,6 @@
 from typer.testing import CliRunner
 
-from data import TOY_DIR
+from workbench.data import TOY_DIR
 from workbench.cli import app
 
 runner = CliRunner()
@@ -37,7 +37,7 @@ def test_stats_without_a_store_is_clear():
 
 
 def test_stats_on_empty_store_is_clear(workbench_home):
-    from graph.store import Store
+    from workbench.store import Store
 
     Store.open(workbench_home / "workbench.duckdb").close()
     result = runner.invoke(app, ["stats"])
@@ -53,7 +53,7 @@ def test_train_runs_recommend(workbench_home):
     assert "recall@20" in result.output and "best epoch" in result.output
     result = runner.invoke(app, ["runs"])
     assert result.exit_code == 0 and "done" in result.output
-    from graph.store import Store
+    from workbench.store import Store
 
     with Store.open(workbench_home / "workbench.duckdb") as store:
         run_id = store.con.execute("SELECT run_id FROM runs").fetchone()[0]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from graph.ingest import IngestError, IngestOptions, ingest
+from workbench.graph.ingest import IngestError, IngestOptions, ingest
 from tests.conftest import write
 
 GOOD_INTER = "user_id:token\titem_id:token\trating:float\nu1\ti1\t5\nu1\ti2\t3\nu2\ti1\t4\n"
@@ -77,7 +77,7 @@ def test_csv_ragged_row_names_the_line(store, tmp_path):
 
 
 def test_csv_missing_mapped_column(store, tmp_path):
-    from graph.ingest import ColumnMap
+    from workbench.graph.ingest import ColumnMap
 
     p = write(tmp_path / "x.csv", "user,item\na,1\n")
     with pytest.raises(IngestError, match=r"x\.csv.*missing column 'stars'"):
@@ -111,7 +111,7 @@ def test_reingest_changed_source_is_refused_unless_replace(loaded, tmp_path):
 
 
 def test_failure_while_writing_rolls_back(loaded, tmp_path, monkeypatch):
-    from graph.store import Store
+    from workbench.store import Store
 
     d = tmp_path / "other"
     write(d / "other.inter", GOOD_INTER)

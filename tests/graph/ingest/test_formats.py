@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from graph.ingest import ColumnMap, IngestOptions, ingest
-from graph.splits import SplitConfig
+from workbench.graph.ingest import ColumnMap, IngestOptions, ingest
+from workbench.graph.splits import SplitConfig
 from tests.conftest import write
 
 INTER = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from graph.ingest import IngestOptions, ingest
+from workbench.graph.ingest import IngestOptions, ingest
 from tests.conftest import SHARED_DATA
 
 

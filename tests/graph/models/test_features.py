@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from graph import runs
-from graph.models import FeatureLightGCN, LightGCN, MaskedFeatureReconstruction
-from graph.models.features import scaled_cosine_error
-from graph.train import TrainConfig, train
-from graph.views import ViewError, load_graph
+from workbench import runs
+from workbench.graph.models import FeatureLightGCN, LightGCN, MaskedFeatureReconstruction
+from workbench.graph.models.features import scaled_cosine_error
+from workbench.graph.train import TrainConfig, train
+from workbench.graph.views import ViewError, load_graph
 from tests.graph.helpers import batch_for, fake_profile_embeddings
 
 

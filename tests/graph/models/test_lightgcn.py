@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch_geometric.utils import spmm
 
-from graph.models import LightGCN, MatrixFactorization
-from graph.models.propagation import SymmetricSpMM
+from workbench.graph.models import LightGCN, MatrixFactorization
+from workbench.graph.models.propagation import SymmetricSpMM
 
 
 def sym_adj(n=6, seed=0):

@@ -5,8 +5,10 @@ import textwrap
 import duckdb
 import pytest
 
-from graph.migrations import MIGRATIONS, apply_migrations, pending_migrations
-from graph.store import Store, StoreError
+from workbench.migrations import all_migrations, apply_migrations, pending_migrations
+
+MIGRATIONS = all_migrations()
+from workbench.store import Store, StoreError
 
 
 def test_migrations_are_recorded_once(tmp_path):
@@ -91,7 +93,7 @@ def test_out_of_disk_during_ingest_is_clear_and_loses_nothing(tmp_path):
     import numpy as np
     import polars as pl
 
-    from data import TOY_DIR
+    from workbench.data import TOY_DIR
     from tests.conftest import limit_file_size
 
     home = tmp_path / "home"

@@ -19,7 +19,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from graph.store import Store, StoreError, live_status, to_matrix
+from workbench.store import Store, StoreError, live_status, to_matrix
 
 
 def new_run_id(model: str) -> str:

@@ -25,11 +25,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from graph.migrations import apply_migrations, pending_migrations
+from workbench.errors import StoreError
+from workbench.migrations import apply_migrations, pending_migrations
 
-
-class StoreError(RuntimeError):
-    """A store-level problem a user can act on (locked file, unknown dataset, ...)."""
+__all__ = ["DatasetInfo", "Store", "StoreError", "live_status", "process_alive", "to_matrix"]
 
 
 @dataclass(frozen=True)
