@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.augment.jobs import WorkItem
 from workbench.augment.prompts import load_template
+from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.augment.schemas import ATTRIBUTE_SCHEMAS
 from workbench.store import DatasetInfo, Store
 
@@ -66,3 +67,17 @@ def latest_attributes(store: Store, dataset_id: int) -> dict[int, dict]:
         "  SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'item-attributes' "
         "  ORDER BY updated_at DESC LIMIT 1)", [dataset_id]).fetchall()
     return {idx: json.loads(attrs) for idx, attrs in rows}
+
+
+class AttributeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_name: str | None = Field(None, alias="schema", description=(
+        "Attribute schema: " + ", ".join(ATTRIBUTE_SCHEMAS) + " (default: by dataset)."))
+
+
+register_job_kind(JobKindSpec(
+    name="item-attributes", entity="item", output_table="item_attributes",
+    summary="LLMRec item attributes for every item, under a JSON schema (structured outputs).",
+    options=AttributeOptions,
+    build=lambda o, store, info: ItemAttributesJob(o.schema_name or default_domain(info))))

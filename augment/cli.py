@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from workbench.augment.attributes import ItemAttributesJob, default_domain
 from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
 from workbench.augment.jobs import JobKind, JobReport, JobRunner
+from workbench.augment.registry import JobKindSpec, build_kind, job_kinds
 from workbench.console import console, fail, open_store, read_store
 from workbench.store import StoreError, live_status
 from workbench.settings import get_settings
 
 model_app = typer.Typer(help="Prepare and inspect LLMs.", no_args_is_help=True)
-augment_app = typer.Typer(help="LLM enrichment jobs (vLLM batch inference).",
-                          no_args_is_help=True)
 
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
 Limit = Annotated[Optional[int], typer.Option(help="Only the first N entities (a sample).")]
@@ -97,69 +97,41 @@ def show_dry_run(runner: JobRunner, kind: JobKind, info, limit: int | None) -> N
                   f"most {len(todo) * runner.sampling.max_tokens:,} tokens")
 
 
-@augment_app.command("item-attributes")
-def item_attributes_command(
-    dataset: Dataset = None, limit: Limit = None, dry_run: DryRun = False,
-    schema: Annotated[Optional[str], typer.Option(
-        help="Attribute schema: movie or product (default: by dataset).")] = None,
-    chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
-) -> None:
-    """LLMRec item attributes for every item, under a JSON schema (structured outputs)."""
-    with read_store() as store:
-        try:
-            domain = schema or default_domain(store.dataset(dataset))
-        except StoreError as exc:
-            fail(str(exc))
-    try:
-        kind = ItemAttributesJob(domain)
-    except ValueError as exc:
-        fail(str(exc))
-    run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts)
+def _kind_parameters(spec: JobKindSpec) -> list[inspect.Parameter]:
+    """The kind's options (a pydantic model) as typer options, descriptions as help."""
+    params = []
+    for name, info in spec.options.model_fields.items():
+        flag = (info.alias or name).replace("_", "-")
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        option = typer.Option(*(f"--{flag}", *extra.get("flags", [])), help=info.description)
+        default = inspect.Parameter.empty if info.is_required() else info.default
+        params.append(inspect.Parameter(info.alias or name, inspect.Parameter.KEYWORD_ONLY,
+                                        default=default,
+                                        annotation=Annotated[info.annotation, option]))
+    return params
 
 
-@augment_app.command("user-profiles")
-def user_profiles_command(
-    dataset: Dataset = None, limit: Limit = None, dry_run: DryRun = False,
-    max_history: Annotated[int, typer.Option(help="Training items shown per user.")] = 30,
-    chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
-) -> None:
-    """User profiles from training interactions only (LLMRec fields, RLMRec summary)."""
-    from workbench.profiles.users import UserProfilesJob
+def job_command(spec: JobKindSpec) -> Callable[..., None]:
+    """`workbench augment NAME`, generated from a kind's registration."""
 
-    run_job(UserProfilesJob(max_history), dataset, limit, dry_run, chunk_size, max_attempts)
+    def command(dataset: str | None = None, limit: int | None = None, dry_run: bool = False,
+                chunk_size: int = 256, max_attempts: int = 3, **options: object) -> None:
+        with read_store() as store:
+            info = store.dataset(dataset)
+            kind = build_kind(spec.name, store, info, **options)
+        run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts)
 
-
-@augment_app.command("item-profiles")
-def item_profiles_command(
-    dataset: Dataset = None, limit: Limit = None, dry_run: DryRun = False,
-    chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
-) -> None:
-    """RLMRec item profiles: what kind of user would enjoy each item."""
-    from workbench.profiles.items import ItemProfilesJob
-
-    run_job(ItemProfilesJob(), dataset, limit, dry_run, chunk_size, max_attempts)
+    common = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                annotation=annotation)
+              for name, default, annotation in (
+                  ("dataset", None, Dataset), ("limit", None, Limit),
+                  ("dry_run", False, DryRun), ("chunk_size", 256, ChunkSize),
+                  ("max_attempts", 3, MaxAttempts))]
+    command.__signature__ = inspect.Signature(common + _kind_parameters(spec))
+    command.__doc__ = spec.summary
+    return command
 
 
-@augment_app.command("edges")
-def edges_command(
-    run: Annotated[str, typer.Option("--run", help="Base run whose top-K are the candidates "
-                                                  "(a run id, or `latest`).")],
-    k: Annotated[int, typer.Option("-k", help="Candidates shown per user.")] = 10,
-    dataset: Dataset = None, limit: Limit = None, dry_run: DryRun = False,
-    max_history: Annotated[int, typer.Option(help="Training items shown per user.")] = 20,
-    chunk_size: ChunkSize = 256, max_attempts: MaxAttempts = 3,
-) -> None:
-    """LLMRec synthetic edges: the LLM picks liked/disliked among a run's top-K candidates."""
-    from workbench.augment.edges import EdgesJob
-
-    try:
-        kind = EdgesJob(run, k, max_history)
-    except ValueError as exc:
-        fail(str(exc))
-    run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts)
-
-
-@augment_app.command("embed")
 def embed_command(
     source: Annotated[str, typer.Option(
         help="What to embed: user-profiles, item-profiles or item-attributes.")]
@@ -201,6 +173,12 @@ def jobs_command(dataset: Dataset = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    augment_app = typer.Typer(help="LLM enrichment jobs (vLLM batch inference).",
+                              no_args_is_help=True)
+    for spec in job_kinds().values():  # one generated command per registered LLM job kind
+        if spec.build is not None:
+            augment_app.command(spec.name)(job_command(spec))
+    augment_app.command("embed")(embed_command)
     app.add_typer(model_app, name="model")
     app.add_typer(augment_app, name="augment")
     app.command("jobs")(jobs_command)

@@ -13,11 +13,12 @@ import json
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from workbench.augment.attributes import latest_attributes
 from workbench.augment.jobs import WorkItem
 from workbench.augment.prompts import load_template
+from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench import runs
 from workbench.graph.evaluate import top_k
 from workbench.store import DatasetInfo, Store, StoreError
@@ -111,3 +112,20 @@ class EdgesJob:
         }, schema={"dataset_id": pl.Int32, "user_idx": pl.Int32, "pos_item_idx": pl.Int32,
                    "neg_item_idx": pl.Int32, "reason": pl.String,
                    "candidates": pl.List(pl.Int32), "source_run_id": pl.String})
+
+
+class EdgeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(description="Base run whose top-K are the candidates (a run id, or "
+                                 "`latest`).")
+    k: int = Field(10, description="Candidates shown per user.",
+                   json_schema_extra={"flags": ["-k"]})
+    max_history: int = Field(20, description="Training items shown per user.")
+
+
+register_job_kind(JobKindSpec(
+    name="edges", entity="user", output_table="synthetic_edges", options=EdgeOptions,
+    summary="LLMRec synthetic edges: the LLM picks liked/disliked among a run's top-K "
+            "candidates.",
+    build=lambda o, store, info: EdgesJob(o.run, o.k, o.max_history)))

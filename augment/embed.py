@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.store import Store, StoreError
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
@@ -132,3 +133,8 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: 
     store.con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp "
                       "WHERE job_id = ?", [job_id])
     return job_id, written
+
+
+# Not an LLM job (no prompt): registered so that its rows can be resolved like any job's.
+register_job_kind(JobKindSpec(name="embed", summary="Text embeddings of generated text.",
+                              output_table="embeddings", build=None))

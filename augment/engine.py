@@ -25,6 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workbench import logs
+
 DEFAULT_MODEL = "smollm2-135m-instruct"  # prepared by `workbench model prepare`
 
 CPU_ENV = {
@@ -156,7 +158,7 @@ class LLMEngine:
         if not _on_cpu():
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
         started = time.perf_counter()
-        with _modules_hidden_from_vllm_kernel_scan():
+        with _modules_hidden_from_vllm_kernel_scan(), logs.native_output_to_log():
             llm = LLM(**kwargs)
         self.load_s = time.perf_counter() - started
         return llm

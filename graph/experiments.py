@@ -33,16 +33,16 @@ class Variant:
     """One row of the ablation: a graph view and the TrainConfig fields it changes."""
 
     view: str
-    settings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # may name another model
 
 
 VARIANTS = {
     "base": Variant("base"),  # LightGCN, BPR on the training interactions
     "+edges": Variant("llmrec"),  # + LLMRec synthetic triples (pruned) in BPR
-    "+feat": Variant("features", MAE),  # + LLMRec features fused, with MAE
+    "+feat": Variant("features", {"model": "lightgcn-features", **MAE}),  # + LLMRec features
     "+con": Variant("base", CON),  # + RLMRec-Con
     "+gen": Variant("base", GEN),  # + RLMRec-Gen
-    "+all": Variant("llmrec-features", {**MAE, **CON, **GEN}),  # everything above
+    "+all": Variant("llmrec-features", {"model": "lightgcn-features", **MAE, **CON, **GEN}),
 }
 
 

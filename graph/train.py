@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -27,8 +26,7 @@ from workbench import runs
 from workbench.graph.evaluate import evaluate
 from workbench.graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
 from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
-from workbench.graph.models import (FeatureLightGCN, LightGCN, MaskedFeatureReconstruction,
-                          MatrixFactorization, Popularity)
+from workbench.graph.models.registry import ModelSpec, model_spec
 from workbench.graph.sampling import NegativeSampler
 from workbench.store import Store
 from workbench.graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
@@ -39,7 +37,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["lightgcn", "mf", "pop"] = "lightgcn"
+    model: str = "lightgcn"  # a registered model: `workbench train --help` lists them
     embedding_dim: int = 64  # embedding size
     num_layers: int = 3  # LightGCN propagation layers (ignored by mf/pop)
     lr: float = 1e-3  # Adam learning rate
@@ -82,9 +80,10 @@ class TrainConfig(BaseModel):
         for field in ("prune_rate", "generative_mask_ratio", "mae_mask_ratio"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be in [0, 1]")
-        if self.model == "pop" and self.objectives() != ["bpr"]:
-            raise ValueError("pop has no embeddings: alignment/reconstruction losses need "
-                             "lightgcn or mf")
+        spec = model_spec(self.model)
+        if not spec.trainable and self.objectives() != ["bpr"]:
+            raise ValueError(f"{self.model} is not trained: alignment/reconstruction losses "
+                             "need a trained model such as lightgcn or mf")
         return self
 
     def objectives(self) -> list[str]:
@@ -123,16 +122,11 @@ class RunResult:
 
 
 def build_model(config: TrainConfig, data: GraphData) -> torch.nn.Module:
-    if config.model == "pop":
-        return Popularity(data.num_users, data.num_items, data.train[1])
-    layers = 0 if config.model == "mf" else config.num_layers
-    if data.features is not None:
-        return FeatureLightGCN(data.num_users, data.num_items, data.features,
-                               data.feature_mask, config.embedding_dim, layers,
-                               config.feature_weight)
-    if config.model == "mf":
-        return MatrixFactorization(data.num_users, data.num_items, config.embedding_dim)
-    return LightGCN(data.num_users, data.num_items, config.embedding_dim, layers)
+    """The registered model of ``config.model`` for this view (refused if it cannot use the
+    view's parts, e.g. node features, or lacks one it needs)."""
+    spec = model_spec(config.model)
+    spec.check_view(data)
+    return spec.build(config, data)
 
 
 def configured_losses(store: Store, config: TrainConfig, data: GraphData) -> list[LossTerm]:
@@ -141,7 +135,8 @@ def configured_losses(store: Store, config: TrainConfig, data: GraphData) -> lis
     losses: list[LossTerm] = []
     dim = config.embedding_dim
     if config.contrast_weight or config.generative_weight:
-        profiles = Profiles(*load_profile_embeddings(store, data.dataset))
+        profiles = Profiles(*load_profile_embeddings(store, data.dataset, data.pins,
+                                                     data.sources))
         if config.contrast_weight:
             losses.append(ProfileContrast(profiles, dim, config.contrast_weight,
                                           config.contrast_temperature))
@@ -149,13 +144,12 @@ def configured_losses(store: Store, config: TrainConfig, data: GraphData) -> lis
             losses.append(MaskedProfileReconstruction(
                 profiles, dim, config.generative_mask_ratio, config.generative_weight,
                 config.generative_temperature))
-    if config.mae_weight:
-        if data.features is None:
-            raise ViewError(f"mae_weight needs generated features: use a view with features "
-                            f"(features, llmrec-features), not {data.view!r}")
-        losses.append(MaskedFeatureReconstruction(data.features.size(1), dim,
-                                                  config.mae_mask_ratio, config.mae_weight,
-                                                  config.mae_gamma))
+    spec = model_spec(config.model)
+    if config.mae_weight and "features" not in spec.uses:
+        raise ViewError(f"mae_weight needs a model with generated features (lightgcn-features "
+                        f"on a view with features), not {config.model!r}")
+    if spec.losses is not None:
+        losses += spec.losses(config, data)
     return losses
 
 
@@ -169,11 +163,12 @@ class Trainer:
         self.on_epoch = on_epoch
         seed_everything(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.spec: ModelSpec = model_spec(config.model)
         self.model = build_model(config, data)
         self.extra_losses = configured_losses(store, config, data) + list(extra_losses)
         self.objectives = "+".join(config.objectives() + [
             getattr(t, "name", getattr(t, "__name__", type(t).__name__)) for t in extra_losses])
-        self.adj = data.normalized_adjacency() if config.model == "lightgcn" else None
+        self.adj = data.normalized_adjacency() if self.spec.propagates else None
 
     # -- pieces --------------------------------------------------------------------------
     def embeddings(self) -> tuple[Tensor, Tensor]:
@@ -249,7 +244,7 @@ class Trainer:
         cfg = self.config
         run_id = runs.new_run_id(cfg.model)
         runs.start(self.store, run_id, self.data.dataset.dataset_id, cfg.model, self.data.view,
-                   cfg.model_dump(mode="json"), cfg.seed, self.objectives)
+                   cfg.model_dump(mode="json"), cfg.seed, self.objectives, self.data.sources)
         start = time.perf_counter()
         try:
             best_epoch, best_valid, epochs = self._fit_epochs(run_id)
@@ -265,7 +260,7 @@ class Trainer:
 
     def _fit_epochs(self, run_id: str) -> tuple[int | None, dict, int]:
         cfg = self.config
-        if cfg.model == "pop":
+        if not self.spec.trainable:
             return None, self.validate(), 0
         optimizer = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         sampler = NegativeSampler(self.data.train, self.data.num_items)

@@ -14,8 +14,9 @@ from workbench import runs
 from workbench.console import console, fail, open_store, read_store
 from workbench.graph.evaluate import top_k
 from workbench.store import StoreError
+from workbench.graph.models.registry import models
 from workbench.graph.train import TrainConfig, Trainer
-from workbench.graph.views import VIEWS, ViewError, load_graph
+from workbench.graph.views import ViewError, load_graph, views
 
 
 def parse_config(model: str, epochs: int | None, seed: int | None,
@@ -42,11 +43,12 @@ def parse_config(model: str, epochs: int | None, seed: int | None,
 
 
 def train_command(
-    model: Annotated[str, typer.Option(help="lightgcn, mf (BPR matrix factorisation) or pop.")]
-        = "lightgcn",
+    model: Annotated[str, typer.Option(help="Model: " + "; ".join(
+        f"{name} ({spec.summary})" for name, spec in models().items()) + ".")] = "lightgcn",
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
         = None,
-    view: Annotated[str, typer.Option(help="Graph view: " + ", ".join(VIEWS) + ".")]
+    view: Annotated[str, typer.Option(help="Graph view: " + "; ".join(
+        f"{name} ({spec.summary})" for name, spec in views().items()) + ".")]
         = "base",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the run.")] = None,
@@ -74,7 +76,7 @@ def train_command(
         try:
             data = load_graph(store, dataset, view)  # fails clearly before any work
             trainer = Trainer(store, config, data, on_epoch=on_epoch)
-            if config.model == "pop":  # nothing to train
+            if not trainer.spec.trainable:  # nothing to train
                 result = trainer.fit()
             else:
                 with progress:

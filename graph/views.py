@@ -9,6 +9,7 @@ keep this shape: they only add ``extra_triples`` / ``extra_edges`` / node featur
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor
 
 from workbench.errors import ViewError
+from workbench.augment.outputs import find_job, job_rows
 from workbench.store import DatasetInfo, Store, to_matrix
 
 
@@ -43,7 +45,11 @@ class HeldOut:
 
 @dataclass
 class GraphData:
-    """Everything a run needs: sizes, the training pairs, the held-out splits, the graph."""
+    """Everything a run needs: sizes, the training pairs, the held-out splits, the graph.
+
+    Node order: users ``0..U-1``, items ``U..U+I-1``, then any extra nodes (attribute or
+    semantic-ID code nodes) ``U+I..U+I+X-1``.
+    """
 
     dataset: DatasetInfo
     view: str
@@ -60,17 +66,45 @@ class GraphData:
     # generated node features, one row per node (users, then items), and which nodes have one
     features: Tensor | None = None
     feature_mask: Tensor | None = None
+    # extra nodes (attribute values, semantic-ID codes) and their (item, node) edges, node
+    # indices 0..num_extra_nodes-1 (offset by U+I in the adjacency); names for display
+    num_extra_nodes: int = 0
+    item_node_edges: Tensor = field(default_factory=lambda: torch.empty(2, 0, dtype=torch.long))
+    extra_node_names: list[str] = field(default_factory=list)
+    # a text embedding of every item (language-initialized item representations)
+    item_text: Tensor | None = None
+    # which enrichment jobs fed this view: {"edges": job_id, ...} (the run's provenance)
+    sources: dict[str, str] = field(default_factory=dict)
+    # job ids the user pinned, by source name (losses that read jobs honour them too)
+    pins: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_nodes(self) -> int:
-        return self.num_users + self.num_items
+        return self.num_users + self.num_items + self.num_extra_nodes
+
+    def parts(self) -> set[str]:
+        """The optional parts this view offers a model (a model must be able to use each)."""
+        offered = set()
+        if self.features is not None:
+            offered.add("features")
+        if self.num_extra_nodes:
+            offered.add("extra nodes")
+        if self.item_text is not None:
+            offered.add("item text")
+        return offered
 
     def edge_index(self) -> Tensor:
-        """Bipartite propagation edges, both directions; items are offset by ``num_users``."""
+        """Propagation edges, both directions: user-item (items offset by ``num_users``) and
+        item-extra-node (extra nodes offset by ``num_users + num_items``)."""
         pairs = self.train
         if self.extra_edges.size(1):
             pairs = torch.cat([pairs, self.extra_edges], dim=1).unique(dim=1)
-        u, i = pairs[0], pairs[1] + self.num_users
+        src = [pairs[0], pairs[1] + self.num_users]
+        if self.item_node_edges.size(1):
+            src = [torch.cat([src[0], self.item_node_edges[0] + self.num_users]),
+                   torch.cat([src[1], self.item_node_edges[1] + self.num_users
+                              + self.num_items])]
+        u, i = src
         return torch.stack([torch.cat([u, i]), torch.cat([i, u])])
 
     def normalized_adjacency(self) -> Tensor:
@@ -87,14 +121,29 @@ class GraphData:
             return adj.coalesce().to_sparse_csr()
 
 
-VIEWS = {
-    "base": "training interactions only",
-    "llmrec": "+ the latest edge job's synthetic triples in BPR (LLMRec)",
-    "llmrec-prop": "+ those triples in BPR and their (user, liked) pairs as propagation edges",
-    "features": "+ generated features fused into the node input (item attributes, user "
-                "profiles; LLMRec)",
-    "llmrec-features": "+ the synthetic triples in BPR and the generated features (LLMRec)",
-}
+@dataclass(frozen=True)
+class ViewSpec:
+    """A registered graph view: what it adds to the base view (training interactions)."""
+
+    name: str
+    summary: str
+    # adds the view's parts to the base data (reads what it needs through the enrichment
+    # side's functions); ``pins`` are job ids the user fixed, by source name
+    extend: Callable[[Store, DatasetInfo, GraphData, dict[str, str]], None] | None = None
+
+
+_VIEWS: dict[str, ViewSpec] = {}
+
+
+def register_view(spec: ViewSpec) -> ViewSpec:
+    _VIEWS[spec.name] = spec
+    return spec
+
+
+def views() -> dict[str, ViewSpec]:
+    import workbench.graph.enriched  # noqa: F401  (registers the enriched-graph views)
+
+    return dict(_VIEWS)
 
 
 def _pairs(store: Store, dataset_id: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +154,13 @@ def _pairs(store: Store, dataset_id: int, split: str) -> tuple[np.ndarray, np.nd
 
 
 def load_graph(store: Store, dataset: str | None = None, view: str = "base",
-               require_valid: bool = True) -> GraphData:
-    """Build the tensors of ``view`` for a dataset; fails clearly before any training."""
-    if view not in VIEWS:
-        raise ViewError(f"unknown graph view {view!r}; known views: {', '.join(VIEWS)}")
+               require_valid: bool = True, pins: dict[str, str] | None = None) -> GraphData:
+    """Build the tensors of ``view`` for a dataset; fails clearly before any training.
+    ``pins`` fixes the enrichment job a view reads per source (e.g. ``{"edges": JOB}``)
+    instead of the most recent one."""
+    known = views()
+    if view not in known:
+        raise ViewError(f"unknown graph view {view!r}; known views: {', '.join(known)}")
     info = store.dataset(dataset)
     tu, ti = _pairs(store, info.dataset_id, "train")
     vu, vi = _pairs(store, info.dataset_id, "valid")
@@ -126,45 +178,38 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
         dataset=info, view=view, num_users=n_u, num_items=n_i,
         train=torch.from_numpy(np.stack([tu, ti])),
         valid=HeldOut.from_pairs(vu, vi, n_u), test=HeldOut.from_pairs(su, si, n_u),
-        train_csr=HeldOut.from_pairs(tu, ti, n_u),
+        train_csr=HeldOut.from_pairs(tu, ti, n_u), pins=dict(pins or {}),
     )
-    if view.startswith("llmrec"):
-        data.extra_triples = synthetic_triples(store, info)
-        if view == "llmrec-prop":
-            data.extra_edges = data.extra_triples[:2].clone()
-    if view.endswith("features"):
-        data.features, data.feature_mask = node_features(store, info)
+    spec = known[view]
+    if spec.extend is not None:
+        spec.extend(store, info, data, pins or {})
     return data
 
 
-def synthetic_triples(store: Store, info: DatasetInfo) -> Tensor:
-    """(3, n) user, pos, neg of the most recent finished edges job of the dataset."""
-    rows = store.con.execute(
-        "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'edges' AND n_done > 0 "
-        "ORDER BY updated_at DESC LIMIT 1", [info.dataset_id]).fetchall()
-    if not rows:
+def synthetic_triples(store: Store, info: DatasetInfo, job_id: str | None = None
+                      ) -> tuple[str, Tensor]:
+    """The edges job (pinned, or the most recent with output) and its (3, n) user, pos, neg."""
+    job_id = find_job(store, info.dataset_id, "edges", job_id=job_id)
+    if job_id is None:
         raise ViewError(f"view needs synthetic edges, and dataset {info.name!r} has none: run "
                         "`workbench augment edges --run RUN_ID` first")
-    got = store.con.execute(
-        "SELECT user_idx, pos_item_idx, neg_item_idx FROM synthetic_edges WHERE job_id = ?",
-        [rows[0][0]]).fetchnumpy()
-    return torch.from_numpy(np.stack([got["user_idx"], got["pos_item_idx"],
-                                      got["neg_item_idx"]]).astype(np.int64))
+    got = job_rows(store, job_id, "user_idx, pos_item_idx, neg_item_idx")
+    return job_id, torch.from_numpy(np.stack([got.column(c).to_numpy() for c in (
+        "user_idx", "pos_item_idx", "neg_item_idx")]).astype(np.int64))
 
 
-def latest_embeddings(store: Store, info: DatasetInfo, source_kind: str,
-                      size: int) -> tuple[Tensor, Tensor] | None:
-    """The latest embed job's vectors of ``source_kind`` (e.g. ``user-profiles``) as a
-    ``(size, dim)`` matrix with zero rows where missing, and the presence mask; None if the
-    dataset has no such job."""
-    job = store.con.execute(
-        "SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'embed' AND "
-        "json_extract_string(manifest, '$.source_kind') = ? ORDER BY updated_at DESC "
-        "LIMIT 1", [info.dataset_id, source_kind]).fetchall()
-    if not job:
+def latest_embeddings(store: Store, info: DatasetInfo, source_kind: str, size: int,
+                      job_id: str | None = None, sources: dict | None = None
+                      ) -> tuple[Tensor, Tensor] | None:
+    """An embed job's vectors of ``source_kind`` (e.g. ``user-profiles``; the pinned job, or
+    the most recent) as a ``(size, dim)`` matrix with zero rows where missing, and the presence
+    mask; None if the dataset has no such job. The job id goes into ``sources``."""
+    job = find_job(store, info.dataset_id, "embed", source_kind=source_kind, job_id=job_id)
+    if job is None:
         return None
-    table = store.arrow("SELECT entity_idx, vector FROM embeddings WHERE job_id = ?",
-                        [job[0][0]])
+    if sources is not None:
+        sources[f"embed:{source_kind}"] = job
+    table = job_rows(store, job, "entity_idx, vector")
     idx = torch.from_numpy(table.column("entity_idx").to_numpy().astype(np.int64))
     vectors = torch.from_numpy(to_matrix(table.column("vector")))
     matrix = torch.zeros(size, vectors.size(1) if len(idx) else 0)
@@ -181,28 +226,35 @@ def _missing(info: DatasetInfo, source_kind: str) -> ViewError:
                      f"`workbench augment embed --source {source_kind}`")
 
 
-def load_profile_embeddings(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor,
-                                                                       Tensor, Tensor]:
-    """Profile embeddings of users and items (latest embed job of each) and presence masks.
-
-    Missing profiles are zero rows with mask False: alignment losses skip them."""
+def load_profile_embeddings(store: Store, info: DatasetInfo, pins: dict | None = None,
+                            sources: dict | None = None) -> tuple[Tensor, Tensor, Tensor,
+                                                                  Tensor]:
+    """Profile embeddings of users and items (pinned or latest embed job of each) and
+    presence masks. Missing profiles are zero rows with mask False: alignment losses skip
+    them."""
     out = []
+    pins = pins or {}
     for source, size in (("user-profiles", info.n_users), ("item-profiles", info.n_items)):
-        got = latest_embeddings(store, info, source, size)
+        got = latest_embeddings(store, info, source, size, pins.get(f"embed:{source}"),
+                                sources)
         if got is None:
             raise _missing(info, source)
         out += got
     return out[0], out[1], out[2], out[3]
 
 
-def node_features(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor]:
+def node_features(store: Store, info: DatasetInfo, pins: dict | None = None,
+                  sources: dict | None = None) -> tuple[Tensor, Tensor]:
     """LLMRec's generated features, one row per node: embedded user profiles for users
     (optional: users without one have none), embedded item attributes for items (required).
     Nodes without a feature are zero rows with mask False."""
-    items = latest_embeddings(store, info, "item-attributes", info.n_items)
+    pins = pins or {}
+    items = latest_embeddings(store, info, "item-attributes", info.n_items,
+                              pins.get("embed:item-attributes"), sources)
     if items is None:
         raise _missing(info, "item-attributes")
-    users = latest_embeddings(store, info, "user-profiles", info.n_users)
+    users = latest_embeddings(store, info, "user-profiles", info.n_users,
+                              pins.get("embed:user-profiles"), sources)
     if users is None:
         users = (torch.zeros(info.n_users, items[0].size(1)),
                  torch.zeros(info.n_users, dtype=torch.bool))
@@ -211,3 +263,35 @@ def node_features(store: Store, info: DatasetInfo) -> tuple[Tensor, Tensor]:
                         f"({users[0].size(1)} vs {items[0].size(1)}): embed both with one "
                         "encoder")
     return torch.cat([users[0], items[0]]), torch.cat([users[1], items[1]])
+
+
+# -- the built-in views --------------------------------------------------------------------
+def _with_triples(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
+    data.sources["edges"], data.extra_triples = synthetic_triples(store, info, pins.get("edges"))
+
+
+def _with_propagated_triples(store: Store, info: DatasetInfo, data: GraphData,
+                             pins: dict) -> None:
+    _with_triples(store, info, data, pins)
+    data.extra_edges = data.extra_triples[:2].clone()
+
+
+def _with_features(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
+    data.features, data.feature_mask = node_features(store, info, pins, data.sources)
+
+
+def _with_triples_and_features(store: Store, info: DatasetInfo, data: GraphData,
+                               pins: dict) -> None:
+    _with_triples(store, info, data, pins)
+    _with_features(store, info, data, pins)
+
+
+register_view(ViewSpec("base", "training interactions only"))
+register_view(ViewSpec("llmrec", "+ an edge job's synthetic triples in BPR (LLMRec)",
+                       _with_triples))
+register_view(ViewSpec("llmrec-prop", "+ those triples in BPR and their (user, liked) pairs "
+                                      "as propagation edges", _with_propagated_triples))
+register_view(ViewSpec("features", "+ generated features for the node input (item "
+                                   "attributes, user profiles; LLMRec)", _with_features))
+register_view(ViewSpec("llmrec-features", "+ the synthetic triples in BPR and the generated "
+                                          "features (LLMRec)", _with_triples_and_features))

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from workbench.augment.attributes import item_records, latest_attributes
 from workbench.augment.jobs import WorkItem
 from workbench.augment.prompts import load_template
+from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.augment.schemas import ItemProfile
 from workbench.store import DatasetInfo, Store
 from workbench.profiles.users import profile_rows
@@ -42,3 +43,9 @@ class ItemProfilesJob:
 
     def output_rows(self, items: list[WorkItem], answers: list[BaseModel]) -> pl.DataFrame:
         return profile_rows(self.dataset_id, "item", items, answers)
+
+
+register_job_kind(JobKindSpec(
+    name="item-profiles", entity="item", output_table="profiles",
+    summary="RLMRec item profiles: what kind of user would enjoy each item.",
+    build=lambda o, store, info: ItemProfilesJob()))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.augment.attributes import latest_attributes
 from workbench.augment.jobs import WorkItem
 from workbench.augment.prompts import load_template
+from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.augment.schemas import UserProfile
 from workbench.store import DatasetInfo, Store
 
@@ -79,3 +80,15 @@ def profile_rows(dataset_id: int, entity: str, items: list[WorkItem],
         "summary": [getattr(a, "summary", None) for a in answers],
     }, schema={"dataset_id": pl.Int32, "entity": pl.String, "entity_idx": pl.Int32,
                "profile": pl.String, "summary": pl.String})
+
+
+class UserProfileOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_history: int = Field(30, description="Training items shown per user.")
+
+
+register_job_kind(JobKindSpec(
+    name="user-profiles", entity="user", output_table="profiles", options=UserProfileOptions,
+    summary="User profiles from training interactions only (LLMRec fields, RLMRec summary).",
+    build=lambda o, store, info: UserProfilesJob(o.max_history)))

@@ -2,24 +2,58 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated
 
+import typer
+from typer.core import TyperGroup
+
+from workbench import logs
+from workbench.console import console
+from workbench.errors import WorkbenchError
 from workbench.app import cli as app_cli
 from workbench.augment import cli as augment_cli
 from workbench.graph import cli as graph_cli
 from workbench.graph import train_cli
 
-app = typer.Typer(
-    name="workbench",
-    help="Enrich recommender data with LLMs, store it in DuckDB, train graph recommenders, "
-         "browse it. State lives in $WORKBENCH_HOME (default ./workbench-home).",
-    no_args_is_help=True,
-    add_completion=False,
-)
-graph_cli.register(app)
-train_cli.register(app)
-augment_cli.register(app)
-app_cli.register(app)
+class HandledGroup(TyperGroup):
+    """The one error handler: a WorkbenchError from any command is one line and exit 1
+    (the traceback only with ``-v``)."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            if logs.verbose():
+                raise
+            console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(code=1) from None
+
+
+def root(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show engine and library logs, and tracebacks of errors.")]
+        = False) -> None:
+    logs.configure(verbose)
+
+
+def build_app() -> typer.Typer:
+    """The command tree: each room registers its commands (job kinds generate theirs)."""
+    app = typer.Typer(
+        name="workbench",
+        help="Enrich recommender data with LLMs, store it in DuckDB, train graph recommenders, "
+             "browse it. State lives in $WORKBENCH_HOME (default ./workbench-home).",
+        no_args_is_help=True,
+        add_completion=False,
+        cls=HandledGroup,
+    )
+    app.callback()(root)
+    graph_cli.register(app)
+    train_cli.register(app)
+    augment_cli.register(app)
+    app_cli.register(app)
+    return app
+
+
+app = build_app()
 
 
 if __name__ == "__main__":

@@ -134,7 +134,12 @@ def m005_run_objectives(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE runs ADD COLUMN objectives VARCHAR")
 
 
-register(m001_core, m003_runs, m005_run_objectives)
+def m006_run_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """The enrichment jobs each run's view read (``{"edges": job_id, ...}``); NULL before."""
+    con.execute("ALTER TABLE runs ADD COLUMN sources JSON")
+
+
+register(m001_core, m003_runs, m005_run_objectives, m006_run_sources)
 
 
 def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:

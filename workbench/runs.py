@@ -28,12 +28,13 @@ def new_run_id(model: str) -> str:
 
 
 def start(store: Store, run_id: str, dataset_id: int, model: str, view: str, config: dict,
-          seed: int, objectives: str | None = None) -> None:
+          seed: int, objectives: str | None = None, sources: dict | None = None) -> None:
+    """Record a run as ``running``; ``sources`` are the enrichment jobs its view read."""
     store.con.execute(
         "INSERT INTO runs (run_id, dataset_id, model, view, objectives, config, seed, status, "
-        "pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        "pid, host, sources) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         [run_id, dataset_id, model, view, objectives, json.dumps(config), seed, os.getpid(),
-         socket.gethostname()])
+         socket.gethostname(), json.dumps(sources or {})])
 
 
 def record_epoch(store: Store, run_id: str, epoch: int, loss: float, train_s: float,

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from workbench.graph.losses import sample_nodes
 from workbench.graph.models.lightgcn import LightGCN
+from workbench.graph.models.registry import ModelSpec, register_model
 
 
 class FeatureLightGCN(LightGCN):
@@ -107,3 +108,20 @@ class MaskedFeatureReconstruction(nn.Module):
         out = model.get_embedding(batch.adj, x=model.node_input(masked))
         recon = self.decoder(out[nodes])
         return self.weight * scaled_cosine_error(recon, model.features[nodes], self.gamma)
+
+
+def _mae(config, data) -> list:
+    if not config.mae_weight:
+        return []
+    return [MaskedFeatureReconstruction(data.features.size(1), config.embedding_dim,
+                                        config.mae_mask_ratio, config.mae_weight,
+                                        config.mae_gamma)]
+
+
+register_model(ModelSpec(
+    name="lightgcn-features",
+    summary="LightGCN with LLMRec's generated features fused into the input (+ MAE)",
+    uses=frozenset({"features"}), needs=frozenset({"features"}), losses=_mae,
+    build=lambda config, data: FeatureLightGCN(
+        data.num_users, data.num_items, data.features, data.feature_mask,
+        config.embedding_dim, config.num_layers, config.feature_weight)))

@@ -7,13 +7,17 @@ from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
 from workbench.graph.models.propagation import SymmetricLGConv
+from workbench.graph.models.registry import ModelSpec, register_model
 
 
 class LightGCN(torch.nn.Module):
     r"""LightGCN from `"LightGCN: Simplifying and Powering Graph Convolution Network for
     Recommendation" <https://arxiv.org/abs/2002.02126>`_.
 
-    Users and items are the nodes of one bipartite graph (items offset by ``num_users``).
+    Users and items are the nodes of one bipartite graph (items offset by ``num_users``);
+    an enriched graph adds extra nodes after the items (attribute values, semantic-ID codes),
+    each with an embedding of its own, linked to their items, so that items sharing a node
+    share information through propagation (only users and items are scored).
     Each layer propagates over the normalized adjacency with no weights and no
     non-linearity; the final embedding is the mean over layers:
 
@@ -30,14 +34,17 @@ class LightGCN(torch.nn.Module):
         num_items (int): Number of items.
         embedding_dim (int, optional): Embedding size. (default: :obj:`64`)
         num_layers (int, optional): Propagation layers :math:`K`. (default: :obj:`3`)
+        num_extra_nodes (int, optional): Nodes after the items (attribute or code nodes).
+            (default: :obj:`0`)
     """
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64,
-                 num_layers: int = 3) -> None:
+                 num_layers: int = 3, num_extra_nodes: int = 0) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
+        self.num_extra_nodes = num_extra_nodes
         self.embedding_dim, self.num_layers = embedding_dim, num_layers
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
+        self.embedding = Embedding(num_users + num_items + num_extra_nodes, embedding_dim)
         # The adjacency is normalized once by the graph view; layers only propagate.
         self.convs = ModuleList([SymmetricLGConv() for _ in range(num_layers)])
         self.register_buffer("alpha", torch.full((num_layers + 1,), 1.0 / (num_layers + 1)))
@@ -69,7 +76,7 @@ class LightGCN(torch.nn.Module):
     def forward(self, adj: Tensor | None) -> tuple[Tensor, Tensor]:
         """User and item embeddings after propagation."""
         out = self.get_embedding(adj)
-        return out[: self.num_users], out[self.num_users:]
+        return out[: self.num_users], out[self.num_users:self.num_users + self.num_items]
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.num_users} users, {self.num_items} items, "
@@ -82,3 +89,14 @@ class MatrixFactorization(LightGCN):
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64) -> None:
         super().__init__(num_users, num_items, embedding_dim, num_layers=0)
+
+
+register_model(ModelSpec(
+    name="lightgcn", summary="LightGCN (He et al., SIGIR 2020) over the view's graph",
+    uses=frozenset({"extra nodes"}),
+    build=lambda config, data: LightGCN(data.num_users, data.num_items, config.embedding_dim,
+                                        config.num_layers, num_extra_nodes=data.num_extra_nodes)))
+register_model(ModelSpec(
+    name="mf", summary="BPR matrix factorisation (Rendle et al., UAI 2009)", propagates=False,
+    build=lambda config, data: MatrixFactorization(data.num_users, data.num_items,
+                                                   config.embedding_dim)))

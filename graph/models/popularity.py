@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from workbench.graph.models.registry import ModelSpec, register_model
+
 
 class Popularity(torch.nn.Module):
     """Scores item ``i`` by its training degree, the same for every user.
@@ -21,3 +23,9 @@ class Popularity(torch.nn.Module):
 
     def forward(self, adj: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return torch.ones(self.num_users, 1), self.counts.unsqueeze(1)
+
+
+register_model(ModelSpec(
+    name="pop", summary="most popular items (training degree), the same for every user",
+    propagates=False, trainable=False,
+    build=lambda config, data: Popularity(data.num_users, data.num_items, data.train[1])))

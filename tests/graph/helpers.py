@@ -14,9 +14,9 @@ def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None)
     source_kind = source_kind or f"{entity}-profiles"
     job_id = f"embed-{source_kind}"
     store.con.execute(
-        "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total) "
-        "VALUES (?, 1, 'embed', 'done', 'fake', ?, ?)",
-        [job_id, json.dumps({"source_kind": source_kind}), n])
+        "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total, n_done) "
+        "VALUES (?, 1, 'embed', 'done', 'fake', ?, ?, ?)",
+        [job_id, json.dumps({"source_kind": source_kind}), n, len(range(0, n, every))])
     rng = np.random.default_rng(0)
     idx = np.arange(0, n, every)
     store.insert_frame("embeddings", pl.DataFrame({

@@ -106,7 +106,7 @@ def test_unknown_or_bad_settings_fail_before_work():
         TrainConfig(learning_rate=0.1)
     with pytest.raises(ValidationError, match="select_metric"):
         TrainConfig(select_metric="recall@50")
-    with pytest.raises(ValidationError, match="pop has no embeddings"):
+    with pytest.raises(ValidationError, match="pop is not trained"):
         TrainConfig(model="pop", contrast_weight=0.01)
     with pytest.raises(ValidationError, match="mae_mask_ratio must be in"):
         TrainConfig(mae_mask_ratio=1.5)

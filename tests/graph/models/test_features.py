@@ -2,6 +2,8 @@
 
 import math
 
+import json
+
 import pytest
 import torch
 
@@ -85,11 +87,18 @@ def test_features_view_trains_with_mae_and_records_its_losses(toy_store):
     data = load_graph(toy_store, view="features")  # no user profiles: users have no feature
     assert data.feature_mask[:data.num_users].sum() == 0
     assert data.feature_mask[data.num_users:].tolist() == [i % 3 == 0 for i in range(24)]
-    with pytest.raises(ViewError, match="mae_weight needs generated features"):
+    with pytest.raises(ViewError, match="mae_weight needs a model with generated features"):
         train(toy_store, TrainConfig(**FAST, mae_weight=0.1), view="base")
-    result = train(toy_store, TrainConfig(**FAST, mae_weight=0.1), view="features")
+    # a model that cannot use the view's features is refused, never swapped
+    with pytest.raises(ViewError, match="'lightgcn' cannot use the features.*lightgcn-features"):
+        train(toy_store, TrainConfig(**FAST), view="features")
+    with pytest.raises(ViewError, match="needs features"):
+        train(toy_store, TrainConfig(**FAST, model="lightgcn-features"), view="base")
+    result = train(toy_store, TrainConfig(**FAST, model="lightgcn-features", mae_weight=0.1),
+                   view="features")
     run = runs.get_run(toy_store, result.run_id)
     assert (run["view"], run["objectives"], run["status"]) == ("features", "bpr+mae", "done")
+    assert json.loads(run["sources"]) == {"embed:item-attributes": "embed-item-attributes"}
     fake_profile_embeddings(toy_store, "user", 30, dim=8)
     with pytest.raises(ViewError, match="differ in size"):
         load_graph(toy_store, view="features")

@@ -1,0 +1,1 @@
+"""The enriched graph: attribute and semantic-ID nodes, language-initialized items (views)."""
