@@ -61,7 +61,7 @@ def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool
             return
         progress = Progress(TextColumn(f"[bold]{kind.kind}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                            console=console)
+                            console=console, transient=True)
 
         def on_chunk(report: JobReport) -> None:
             progress.update(task, completed=report.n_done, total=report.n_total,

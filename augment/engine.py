@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workbench import logs
@@ -41,25 +41,26 @@ class EngineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_LLM_", extra="ignore")
 
-    # A local HF model folder, the name of a prepared model under $WORKBENCH_HOME/models, or
-    # (on a machine with hub access, by your choice) a hub id.
-    model: str = DEFAULT_MODEL
-    dtype: str = "bfloat16"  # weights/activations dtype
-    max_model_len: int = 2048  # prompt + output tokens per request
-    tensor_parallel_size: int = 1  # GPUs per model replica
-    max_num_seqs: int = 64  # sequences batched at once
-    enforce_eager: bool = True  # skip torch.compile (minutes on CPU for little gain)
-    gpu_memory_utilization: float = 0.85  # GPU only
-    seed: int = 0  # engine seed
+    model: str = Field(DEFAULT_MODEL, description=(
+        "a local HF model folder, the name of a prepared model under $WORKBENCH_HOME/models, "
+        "or (on a machine with hub access, by your choice) a hub id"))
+    dtype: str = Field("bfloat16", description="weights/activations dtype")
+    max_model_len: int = Field(2048, description="prompt + output tokens per request")
+    tensor_parallel_size: int = Field(1, description="GPUs per model replica")
+    max_num_seqs: int = Field(64, description="sequences batched at once")
+    enforce_eager: bool = Field(
+        True, description="skip torch.compile (minutes on CPU for little gain)")
+    gpu_memory_utilization: float = Field(0.85, description="GPU only")
+    seed: int = Field(0, description="engine seed")
 
 
 class SamplingSettings(BaseModel):
     """Sampling parameters; recorded with every job."""
 
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    max_tokens: int = 160  # per answer
-    seed: int = 0
+    temperature: float = Field(0.0, description="0: greedy")
+    top_p: float = Field(1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(160, description="per answer")
+    seed: int = Field(0, description="sampling seed (GPU; on CPU the engine seed)")
 
 
 @dataclass

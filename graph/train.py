@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 from torch_geometric.seed import seed_everything
 
@@ -37,35 +37,46 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "lightgcn"  # a registered model: `workbench train --help` lists them
-    embedding_dim: int = 64  # embedding size
-    num_layers: int = 3  # LightGCN propagation layers (ignored by mf/pop)
-    lr: float = 1e-3  # Adam learning rate
-    reg: float = 1e-4  # L2 weight on the batch's ego embeddings
-    batch_size: int = 2048  # (user, pos, neg) triples per step
-    max_epochs: int = 300  # upper bound on epochs
-    min_epochs: int = 50  # never stop early before this many epochs
-    eval_every: int = 5  # validate every N epochs
-    patience: int = 10  # stop after this many evaluations without improvement
-    ks: tuple[int, ...] = (10, 20)  # cut-offs of every metric
-    select_metric: str = "recall@20"  # validation metric for early stopping and selection
-    eval_batch_size: int = 1024  # users scored at once in full ranking
-    seed: int = 2020  # seeds torch, numpy and random
+    model: str = Field(
+        "lightgcn", description="a registered model: `workbench train --help` lists them")
+    embedding_dim: int = Field(64, description="embedding size")
+    num_layers: int = Field(3, description="LightGCN propagation layers (ignored by mf/pop)")
+    lr: float = Field(1e-3, description="Adam learning rate")
+    reg: float = Field(1e-4, description="L2 weight on the batch's ego embeddings")
+    batch_size: int = Field(2048, description="(user, pos, neg) triples per step")
+    max_epochs: int = Field(300, description="upper bound on epochs")
+    min_epochs: int = Field(50, description="never stop early before this many epochs")
+    eval_every: int = Field(5, description="validate every N epochs")
+    patience: int = Field(
+        10, description="stop after this many evaluations without improvement")
+    ks: tuple[int, ...] = Field((10, 20), description="cut-offs of every metric")
+    select_metric: str = Field(
+        "recall@20", description="validation metric for early stopping and selection")
+    eval_batch_size: int = Field(1024, description="users scored at once in full ranking")
+    seed: int = Field(2020, description="seeds torch, numpy and random")
     # Views with synthetic (user, pos, neg) triples (LLMRec):
-    aug_rate: float = 0.1  # augmented triples drawn per batch, as a fraction of batch_size
-    aug_weight: float = 1.0  # weight of their BPR loss
-    prune_rate: float = 0.2  # per batch, drop this fraction of them with the LARGEST loss
+    aug_rate: float = Field(
+        0.1, description="augmented triples drawn per batch, as a fraction of batch_size")
+    aug_weight: float = Field(1.0, description="weight of their BPR loss")
+    prune_rate: float = Field(
+        0.2, description="per batch, drop this fraction of them with the LARGEST loss")
     # RLMRec alignment with embedded user/item profiles (a weight of 0 turns a loss off):
-    contrast_weight: float = 0.0  # RLMRec-Con InfoNCE weight (paper: 1e-2)
-    contrast_temperature: float = 0.2  # (paper: 0.2 on Amazon/Yelp)
-    generative_weight: float = 0.0  # RLMRec-Gen masked reconstruction weight (paper: 0.1)
-    generative_mask_ratio: float = 0.15  # share of the batch's nodes masked (paper: 0.15)
-    generative_temperature: float = 0.5  # (paper: 0.5)
+    contrast_weight: float = Field(0.0, description="RLMRec-Con InfoNCE weight (paper: 1e-2)")
+    contrast_temperature: float = Field(
+        0.2, description="RLMRec-Con InfoNCE temperature (paper: 0.2 on Amazon/Yelp)")
+    generative_weight: float = Field(
+        0.0, description="RLMRec-Gen masked reconstruction weight (paper: 0.1)")
+    generative_mask_ratio: float = Field(
+        0.15, description="share of the batch's nodes masked (paper: 0.15)")
+    generative_temperature: float = Field(
+        0.5, description="RLMRec-Gen InfoNCE temperature (paper: 0.5)")
     # LLMRec features, used by views with features ("features", "llmrec-features"):
-    feature_weight: float = 0.5  # weight of the normalized encoded feature added to each node
-    mae_weight: float = 0.0  # masked feature reconstruction weight (0 = off)
-    mae_mask_ratio: float = 0.15  # share of the batch's nodes whose feature is masked
-    mae_gamma: float = 2.0  # exponent of the scaled cosine error
+    feature_weight: float = Field(
+        0.5, description="weight of the normalized encoded feature added to each node")
+    mae_weight: float = Field(0.0, description="masked feature reconstruction weight (0 = off)")
+    mae_mask_ratio: float = Field(
+        0.15, description="share of the batch's nodes whose feature is masked")
+    mae_gamma: float = Field(2.0, description="exponent of the scaled cosine error")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -62,7 +62,7 @@ def train_command(
     with open_store() as store:
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                             MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                            TimeElapsedColumn(), console=console)
+                            TimeElapsedColumn(), console=console, transient=True)
         task = progress.add_task(f"{config.model}", total=config.max_epochs, status="")
         best = {"v": None}
 

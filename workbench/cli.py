@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from workbench import logs
 from workbench.console import console
+from workbench.demo import demo_command
 from workbench.errors import WorkbenchError
 from workbench.app import cli as app_cli
 from workbench.augment import cli as augment_cli
@@ -35,6 +36,13 @@ def root(verbose: Annotated[bool, typer.Option(
     logs.configure(verbose)
 
 
+def settings_command() -> None:
+    """Every engine, sampling, training and workbench setting with default and description."""
+    from workbench.reference import settings_reference
+
+    console.print(settings_reference(), markup=False, highlight=False)
+
+
 def build_app() -> typer.Typer:
     """The command tree: each room registers its commands (job kinds generate theirs)."""
     app = typer.Typer(
@@ -46,6 +54,8 @@ def build_app() -> typer.Typer:
         cls=HandledGroup,
     )
     app.callback()(root)
+    app.command("settings")(settings_command)
+    app.command("demo")(demo_command)
     graph_cli.register(app)
     train_cli.register(app)
     augment_cli.register(app)
@@ -56,5 +66,10 @@ def build_app() -> typer.Typer:
 app = build_app()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The console script: the app, with the one error handler."""
     app()
+
+
+if __name__ == "__main__":
+    main()

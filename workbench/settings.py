@@ -19,10 +19,9 @@ class WorkbenchSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="ignore")
 
-    # Folder that holds all state; relative paths resolve against the current directory.
-    home: Path = Field(default=Path("workbench-home"))
-    # File name of the DuckDB store inside `home`.
-    db_name: str = "workbench.duckdb"
+    home: Path = Field(Path("workbench-home"), description=(
+        "folder that holds all state; a relative path resolves against the current directory"))
+    db_name: str = Field("workbench.duckdb", description="file name of the DuckDB store in home")
 
     @cached_property
     def home_dir(self) -> Path:

@@ -13,6 +13,7 @@ import polars as pl
 
 from workbench.graph.ingest.lightgcn import read_adjacency
 from workbench.graph.ingest.recbole import read_items
+from workbench.graph.ingest.formats import FormatSpec, register_format
 from workbench.graph.ingest.source import IngestError, SourceData
 
 
@@ -31,3 +32,8 @@ def read_amazon(directory: Path) -> SourceData:
         source.items = read_items(item_files[0])
         source.files.append(item_files[0])
     return source
+
+
+register_format(FormatSpec('amazon', 'Amazon sequences: user_sequence.txt (time order) + a RecBole .item',
+                           detect=lambda p: p.is_dir() and (p / "user_sequence.txt").exists(),
+                           read=lambda path, columns: read_amazon(path)))

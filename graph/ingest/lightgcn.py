@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from workbench.graph.ingest.formats import FormatSpec, register_format
 from workbench.graph.ingest.source import IngestError, SourceData, finish_interactions, read_text
 
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}
@@ -81,3 +82,8 @@ def read_lightgcn(directory: Path) -> SourceData:
             pl.struct(pl.col("org_id")).struct.json_encode().alias("text"),
         )
     return source
+
+
+register_format(FormatSpec('lightgcn', 'LightGCN/NGCF split: train.txt, test.txt (+ valid.txt, item_list.txt)',
+                           detect=lambda p: p.is_dir() and (p / "train.txt").exists(),
+                           read=lambda path, columns: read_lightgcn(path)))

@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel
 
-from workbench.graph.ingest.amazon import read_amazon
 from workbench.graph.ingest.default import movielens_100k
-from workbench.graph.ingest.lightgcn import read_lightgcn
-from workbench.graph.ingest.recbole import read_recbole
+from workbench.graph.ingest.formats import detect_format, format_spec
 from workbench.graph.ingest.source import IngestError, SourceData
-from workbench.graph.ingest.table import ColumnMap, read_table
+from workbench.graph.ingest.table import ColumnMap
 from workbench.graph.splits import SplitConfig, assign_split
 from workbench.store import DatasetInfo, Store
-
-Format = Literal["auto", "recbole", "lightgcn", "amazon", "table"]
-
 
 class IngestOptions(BaseModel):
     """Everything that decides what an ingest writes; recorded with the dataset."""
 
     path: Path | None = None  # None: the bundled default, MovieLens-100K
-    format: Format = "auto"  # auto-detected from the folder's files when "auto"
+    format: str = "auto"  # a registered format, or "auto": detected from the files
     name: str | None = None  # dataset name in the store; default: folder or file name
     split: SplitConfig | None = None  # default: the source's own split, else random 0.8/0.1/0.1
     min_rating: float | None = None  # implicit feedback: keep rating >= this (None: keep all)
@@ -41,34 +35,9 @@ class IngestOptions(BaseModel):
     replace: bool = False  # replace an existing dataset of the same name
 
 
-def detect_format(path: Path) -> Format:
-    if path.is_file():
-        if path.suffix in (".inter",):
-            return "recbole"
-        if path.suffix.lower() in (".csv", ".tsv", ".parquet"):
-            return "table"
-        raise IngestError(path, "cannot tell the format of this file; pass --format")
-    if not path.is_dir():
-        raise IngestError(path, "no such file or folder")
-    if list(path.glob("*.inter")):
-        return "recbole"
-    if (path / "train.txt").exists():
-        return "lightgcn"
-    if (path / "user_sequence.txt").exists():
-        return "amazon"
-    raise IngestError(path, "no known dataset files here (.inter, train.txt/test.txt, "
-                            "user_sequence.txt); for CSV/Parquet pass the file itself")
-
-
-def read_source(path: Path, fmt: Format, columns: ColumnMap) -> SourceData:
+def read_source(path: Path, fmt: str, columns: ColumnMap) -> SourceData:
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "recbole":
-        return read_recbole(path)
-    if fmt == "lightgcn":
-        return read_lightgcn(path)
-    if fmt == "amazon":
-        return read_amazon(path)
-    return read_table(path, columns)
+    return format_spec(fmt).read(path, columns)
 
 
 # -- checks and filters --------------------------------------------------------------------

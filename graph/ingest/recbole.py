@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from workbench.graph.ingest.formats import FormatSpec, register_format
 from workbench.graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
                                  json_of, ragged_line, read_text)
 
@@ -118,3 +119,8 @@ def read_recbole(directory: Path, name: str | None = None) -> SourceData:
         source.users = read_users(users_path)
         source.files.append(users_path)
     return source
+
+
+register_format(FormatSpec('recbole', 'RecBole atomic files: NAME.inter (+ NAME.item, NAME.user), typed headers',
+                           detect=lambda p: (p.is_file() and p.suffix == ".inter") or (p.is_dir() and any(p.glob("*.inter"))),
+                           read=lambda path, columns: read_recbole(path)))

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel
 
+from workbench.graph.ingest.formats import FormatSpec, register_format
 from workbench.graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
                                  json_of, ragged_line, read_text)
 
@@ -90,3 +91,8 @@ def read_table(path: Path, columns: ColumnMap) -> SourceData:
         )
         source.files.append(columns.item_file)
     return source
+
+
+register_format(FormatSpec('table', 'any CSV/TSV/Parquet table, with a column mapping',
+                           detect=lambda p: p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".parquet"),
+                           read=read_table))
