@@ -134,11 +134,12 @@ def job_command(spec: JobKindSpec) -> Callable[..., None]:
 
 def embed_command(
     source: Annotated[str, typer.Option(
-        help="What to embed: user-profiles, item-profiles or item-attributes.")]
+        help="What to embed: item-text (the items' own title and metadata, no LLM), "
+             "user-profiles, item-profiles or item-attributes (the latest such job).")]
         = "user-profiles",
     dataset: Dataset = None,
 ) -> None:
-    """Embed generated text (latest job of --source) with a local text encoder."""
+    """Embed item text or generated text with a local text encoder (all-MiniLM-L6-v2)."""
     from workbench.augment.embed import TextEncoder, embed_job, latest_job
 
     with open_store() as store:

@@ -9,9 +9,11 @@ encoder), writes in chunks, and resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.metadata
 import json
 import os
+import re
 import socket
 from collections.abc import Callable
 from functools import cached_property
@@ -25,7 +27,9 @@ from workbench.store import Store, StoreError
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 SOURCE_KINDS = {"user-profiles": "profile", "item-profiles": "profile",
-                "item-attributes": "attributes"}
+                "item-attributes": "attributes", "item-text": "text"}
+ITEM_TEXT = "item-text"
+TEXT_VERSION = "item-text.v1"  # how item_text() renders an item; part of the job id  # the items' source text (title and metadata): no LLM involved
 
 
 def default_encoder_path() -> Path:
@@ -66,7 +70,34 @@ def render(source_kind: str, payload: str, summary: str | None) -> str:
                      for k, v in data.items())
 
 
+def item_text(title: str | None, key: str, text: str | None) -> str:
+    """An item's source text as one string: the title, then each metadata field as
+    ``field: value`` (quoted lists such as Amazon's categories unquoted, HTML entities
+    decoded); empty fields left out."""
+    lines = [html.unescape(title or key)]
+    for field, value in json.loads(text or "{}").items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            parts = QUOTED.findall(value)
+            value = ", ".join(a or b for a, b in parts) if parts else value
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        lines.append(f"{field.replace('_', ' ')}: {html.unescape(str(value))}")
+    return "\n".join(lines)
+
+
+QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
 def source_texts(store: Store, source_job: dict) -> pl.DataFrame:
+    if source_job["kind"] == ITEM_TEXT:
+        frame = store.frame("SELECT 'item' AS entity, item_idx AS entity_idx, item_key, title, "
+                            "text FROM items WHERE dataset_id = ? ORDER BY item_idx",
+                            [source_job["dataset_id"]])
+        texts = [item_text(t, k, x) for t, k, x in
+                 zip(frame["title"], frame["item_key"], frame["text"])]
+        return frame.select("entity", "entity_idx").with_columns(pl.Series("text", texts))
     if source_job["kind"] == "item-attributes":
         frame = store.frame("SELECT 'item' AS entity, item_idx AS entity_idx, attributes AS payload,"
                             " NULL AS summary FROM item_attributes WHERE job_id = ? "
@@ -79,6 +110,20 @@ def source_texts(store: Store, source_job: dict) -> pl.DataFrame:
 
 
 def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
+    """The source to embed: the latest job of ``kind``, or for ``item-text`` the items."""
+    if kind == ITEM_TEXT:
+        n = store.con.execute(
+            "SELECT count(*) FROM items WHERE dataset_id = ? AND (nullif(trim(title), '') "
+            "IS NOT NULL OR coalesce(text, '{}') <> '{}')", [dataset_id]).fetchone()[0]
+        if n == 0:
+            raise StoreError("this dataset's items have no text (no title, no metadata): "
+                             "item text embeddings, language-initialized items and semantic "
+                             "IDs need it; re-ingest with an item file (--item-file, "
+                             "--title-col, --text-cols)")
+        return {"job_id": f"items-of-dataset-{dataset_id}", "kind": ITEM_TEXT,
+                "dataset_id": dataset_id}
+    if kind not in SOURCE_KINDS:
+        raise StoreError(f"cannot embed {kind!r}; sources: {', '.join(SOURCE_KINDS)}")
     rows = store.con.execute("SELECT * FROM jobs WHERE dataset_id = ? AND kind = ? "
                              "ORDER BY updated_at DESC LIMIT 1", [dataset_id, kind]).fetchall()
     if not rows:
@@ -94,7 +139,8 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: 
     if source_job["kind"] not in SOURCE_KINDS:
         raise StoreError(f"cannot embed the output of a {source_job['kind']} job")
     kind = SOURCE_KINDS[source_job["kind"]]
-    key = json.dumps([source_job["job_id"], encoder.name])
+    key = json.dumps([source_job["job_id"], encoder.name] + (
+        [TEXT_VERSION] if source_job["kind"] == ITEM_TEXT else []))
     job_id = f"embed-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     texts = source_texts(store, source_job)
     done = {r[0] for r in store.con.execute(

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from workbench.graph.ingest import ColumnMap, IngestError, IngestOptions, ingest
 from workbench.graph.splits import SplitConfig
+from workbench.graph.enriched import build_enriched_graph
+from workbench.graph.graph_stats import enriched_stats
 from workbench.graph.stats import dataset_stats
 from workbench.console import console, fail, open_store, read_store
 from workbench.store import StoreError
@@ -112,9 +114,62 @@ def stats_command(
                       " ".join(f"{v:g}" for v in s.user_degree),
                       " ".join(f"{v:g}" for v in s.item_degree))
     console.print(table)
+    show_enriched(stats.info)
+
+
+def show_enriched(info) -> None:  # noqa: ANN001
+    with read_store() as store:
+        enriched = enriched_stats(store, info)
+    if enriched is None:
+        console.print("no enriched graph yet (`workbench graph build`)")
+        return
+    console.print(f"enriched graph: {enriched.n_components:,} connected components of items "
+                  f"and attribute/code nodes; the largest holds "
+                  f"{enriched.largest_component_items:,} of {info.n_items:,} items; "
+                  f"{enriched.items_without_nodes:,} items have no node")
+    table = Table("node type", "nodes", "item edges", "items with one")
+    for row in enriched.by_type.iter_rows():
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(table)
+    hubs = ", ".join(f"{t}={v} ({n:,})" for t, v, n, _ in enriched.hubs.iter_rows())
+    console.print(f"largest hubs: {hubs}", highlight=False)
+
+
+graph_app = typer.Typer(help="The enriched graph: attribute and semantic-ID nodes.",
+                        no_args_is_help=True)
+
+
+@graph_app.command("build")
+def build_command(
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
+        = None,
+    columns: Annotated[Optional[str], typer.Option(help=(
+        "Item metadata columns that become attribute nodes, comma-separated, each optionally "
+        "NAME:KIND with KIND token, list, seq (space-separated) or band (numeric quantiles). "
+        "Default: every column, kind guessed."))] = None,
+    attribute_job: Annotated[str, typer.Option(help=(
+        "Item-attributes job whose fields become nodes: a job id, latest, or none."))]
+        = "latest",
+    code_levels: Annotated[int, typer.Option(help=(
+        "Semantic-ID levels (residual k-means of item text embeddings); 0: no codes."))] = 2,
+    codebook_size: Annotated[int, typer.Option(help="Codes per level.")] = 32,
+    max_item_share: Annotated[float, typer.Option(help=(
+        "Drop attribute values on more than this share of the items (hubs).")) ] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the k-means.")] = 2020,
+) -> None:
+    """Build (or rebuild) a dataset's enriched graph: attribute and semantic-ID code nodes."""
+    with open_store() as store:
+        summary = build_enriched_graph(
+            store, dataset, [c for c in columns.split(",") if c] if columns else None,
+            None if attribute_job == "none" else attribute_job, code_levels, codebook_size,
+            seed, max_item_share=max_item_share)
+    types = ", ".join(f"{t} {n:,}" for t, n in summary["by_type"].items())
+    console.print(f"enriched graph of [bold]{summary['dataset']}[/bold]: {summary['nodes']:,} "
+                  f"nodes ({types}), {summary['edges']:,} item edges", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
+    app.add_typer(graph_app, name="graph")
     app.command("ingest")(ingest_command)
     app.command("datasets")(datasets_command)
     app.command("stats")(stats_command)

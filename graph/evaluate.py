@@ -63,32 +63,42 @@ def _rows_cols(csr: HeldOut, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def top_k(user_emb: Tensor, item_emb: Tensor, users: np.ndarray, k: int,
           exclude: Sequence[HeldOut] = ()) -> Tensor:
     """Top-``k`` item indices for ``users``, with each user's ``exclude`` items ranked last."""
-    scores = user_emb[torch.from_numpy(users)] @ item_emb.T
+    scores = user_emb[torch.from_numpy(users).to(user_emb.device)] @ item_emb.T
     for csr in exclude:
         rows, cols = _rows_cols(csr, users)
-        scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
+        scores[torch.from_numpy(rows).to(scores.device),
+               torch.from_numpy(cols).to(scores.device)] = -torch.inf
     return scores.topk(min(k, scores.size(1)), dim=1).indices
 
 
 @torch.no_grad()
-def evaluate(user_emb: Tensor, item_emb: Tensor, truth: HeldOut, exclude: Sequence[HeldOut],
-             ks: Sequence[int] = (10, 20), batch_size: int = 1024,
-             users: np.ndarray | None = None) -> dict[str, float]:
-    """Mean metrics over the users of ``truth`` (or the given subset) with held-out items."""
+def per_user_metrics(user_emb: Tensor, item_emb: Tensor, truth: HeldOut,
+                     exclude: Sequence[HeldOut], ks: Sequence[int] = (10, 20),
+                     batch_size: int = 1024, users: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The evaluated users (those of ``truth``, or the given subset, with held-out items) and
+    each metric per user, in that order (for paired comparisons between runs)."""
     users = truth.users_with_items() if users is None else users
     users = users[np.diff(truth.indptr)[users] > 0]
-    if len(users) == 0:
-        return {}
-    max_k = max(ks)
-    sums: dict[str, float] = {}
+    out: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
-        ranked = top_k(user_emb, item_emb, batch, max_k, exclude)
+        ranked = top_k(user_emb, item_emb, batch, max(ks), exclude).cpu()
         relevant = torch.zeros(len(batch), item_emb.size(0), dtype=torch.bool)
         rows, cols = _rows_cols(truth, batch)
         relevant[torch.from_numpy(rows), torch.from_numpy(cols)] = True
         hits = relevant.gather(1, ranked)
         n_rel = torch.from_numpy(np.diff(truth.indptr)[batch]).float()
         for name, values in ranking_metrics(hits, n_rel, ks).items():
-            sums[name] = sums.get(name, 0.0) + float(values.sum())
-    return {name: total / len(users) for name, total in sums.items()}
+            out.setdefault(name, []).append(values.numpy())
+    return users, {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+def evaluate(user_emb: Tensor, item_emb: Tensor, truth: HeldOut, exclude: Sequence[HeldOut],
+             ks: Sequence[int] = (10, 20), batch_size: int = 1024,
+             users: np.ndarray | None = None) -> dict[str, float]:
+    """Mean metrics over the users of ``truth`` (or the given subset) with held-out items."""
+    users, metrics = per_user_metrics(user_emb, item_emb, truth, exclude, ks, batch_size, users)
+    if len(users) == 0:
+        return {}
+    return {name: float(values.mean()) for name, values in metrics.items()}

@@ -16,9 +16,11 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.seed import seed_everything
 
@@ -28,6 +30,7 @@ from workbench.graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_
 from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
 from workbench.graph.models.registry import ModelSpec, model_spec
 from workbench.graph.sampling import NegativeSampler
+from workbench.errors import ConfigError
 from workbench.store import Store
 from workbench.graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
 
@@ -54,10 +57,26 @@ class TrainConfig(BaseModel):
         "recall@20", description="validation metric for early stopping and selection")
     eval_batch_size: int = Field(1024, description="users scored at once in full ranking")
     seed: int = Field(2020, description="seeds torch, numpy and random")
+    device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (cuda when available)")
+    # The training objective (BPR as in the LightGCN paper, or AlphaRec's sampled softmax):
+    loss: Literal["bpr", "softmax"] = Field(
+        "bpr", description="bpr: one negative per pair; softmax: InfoNCE over num_negatives "
+                           "shared sampled negatives (AlphaRec)")
+    num_negatives: int = Field(256, description="negatives per batch for loss=softmax")
+    temperature: float = Field(0.15, description="softmax temperature (AlphaRec: 0.15)")
+    score: Literal["dot", "cosine"] = Field(
+        "dot", description="user-item score: inner product, or cosine (AlphaRec)")
+    id_weight: float = Field(
+        0.0, description="alpharec: weight of ID embeddings added to the mapped text (0: none)")
     # Views with synthetic (user, pos, neg) triples (LLMRec):
-    aug_rate: float = Field(
-        0.1, description="augmented triples drawn per batch, as a fraction of batch_size")
-    aug_weight: float = Field(1.0, description="weight of their BPR loss")
+    aug_rate: float | None = Field(
+        None, description="synthetic triples drawn per batch, as a fraction of batch_size "
+                          "(unset: each drawn about once per epoch, like a real triple)")
+    aug_weight: float = Field(
+        1.0, description="weight of a synthetic triple relative to a real one in BPR")
+    node_edge_weight: float = Field(
+        1.0, description="weight of item-attribute/code edges in the adjacency, before "
+                         "normalization (views with extra nodes)")
     prune_rate: float = Field(
         0.2, description="per batch, drop this fraction of them with the LARGEST loss")
     # RLMRec alignment with embedded user/item profiles (a weight of 0 turns a loss off):
@@ -101,7 +120,7 @@ class TrainConfig(BaseModel):
         """The loss terms this config trains with, by short name (shown with each run)."""
         on = [("con", self.contrast_weight), ("gen", self.generative_weight),
               ("mae", self.mae_weight)]
-        return ["bpr"] + [name for name, weight in on if weight]
+        return [self.loss] + [name for name, weight in on if weight]
 
 
 @dataclass
@@ -174,22 +193,31 @@ class Trainer:
         self.on_epoch = on_epoch
         seed_everything(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.device = resolve_device(config.device)
         self.spec: ModelSpec = model_spec(config.model)
-        self.model = build_model(config, data)
+        self.model = build_model(config, data).to(self.device)
         self.extra_losses = configured_losses(store, config, data) + list(extra_losses)
+        for term in self.extra_losses:
+            if isinstance(term, torch.nn.Module):
+                term.to(self.device)
         self.objectives = "+".join(config.objectives() + [
             getattr(t, "name", getattr(t, "__name__", type(t).__name__)) for t in extra_losses])
-        self.adj = data.normalized_adjacency() if self.spec.propagates else None
+        self.adj = (data.normalized_adjacency(config.node_edge_weight).to(self.device)
+                    if self.spec.propagates else None)
 
     # -- pieces --------------------------------------------------------------------------
     def embeddings(self) -> tuple[Tensor, Tensor]:
         return self.model(self.adj)
 
     def final_embeddings(self) -> tuple[Tensor, Tensor]:
-        """User and item embeddings for ranking: eval mode, no autograd graph."""
+        """User and item embeddings for ranking: eval mode, no autograd graph (unit length
+        when the score is cosine, so that ranking by inner product ranks by cosine)."""
         self.model.eval()
         with torch.no_grad():
-            return self.embeddings()
+            users, items = self.embeddings()
+        if self.config.score == "cosine":
+            users, items = F.normalize(users, dim=-1), F.normalize(items, dim=-1)
+        return users, items
 
     def validate(self) -> dict[str, float]:
         """Validation metrics; each user's training items excluded."""
@@ -206,14 +234,40 @@ class Trainer:
                         self.config.eval_batch_size)
 
     def augmented_loss(self, user_emb: Tensor, item_emb: Tensor, batch_size: int) -> Tensor:
-        """BPR on a random draw of the view's synthetic triples, largest losses pruned."""
-        extra = self.data.extra_triples
-        n = max(1, math.ceil(self.config.aug_rate * batch_size))
+        """BPR on a random draw of the view's synthetic triples, largest losses pruned.
+
+        Each kept synthetic triple weighs ``aug_weight`` times a real one (the batch's real
+        BPR is a mean over ``batch_size`` triples, so their sum is divided by it too); by
+        default (``aug_rate`` unset) as many are drawn per batch as makes each synthetic
+        triple appear about once per epoch, like each real one."""
+        cfg, extra = self.config, self.data.extra_triples
+        rate = cfg.aug_rate if cfg.aug_rate is not None else (
+            extra.size(1) / max(1, self.data.train.size(1)))
+        n = max(1, math.ceil(rate * batch_size))
         pick = torch.randint(extra.size(1), (n,), generator=self.generator)
-        users, pos, neg = extra[:, pick]
+        users, pos, neg = extra[:, pick].to(self.device)
         losses = bpr_loss_per_triple(score_pairs(user_emb, item_emb, users, pos),
                                      score_pairs(user_emb, item_emb, users, neg))
-        return prune_largest(losses, self.config.prune_rate)
+        n_kept = n - int(cfg.prune_rate * n)
+        return prune_largest(losses, cfg.prune_rate) * n_kept / batch_size
+
+    def main_loss(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor,
+                  neg: Tensor) -> Tensor:
+        """BPR on (user, pos, neg), or sampled softmax (InfoNCE) of each positive against
+        ``num_negatives`` items drawn uniformly and shared by the batch."""
+        cfg = self.config
+        if cfg.score == "cosine":
+            user_emb, item_emb = F.normalize(user_emb, dim=-1), F.normalize(item_emb, dim=-1)
+        if cfg.loss == "bpr":
+            return bpr_loss(score_pairs(user_emb, item_emb, users, pos),
+                            score_pairs(user_emb, item_emb, users, neg))
+        pool = torch.randint(self.data.num_items, (cfg.num_negatives,),
+                             generator=self.generator).to(self.device)
+        u = user_emb[users]
+        logits = torch.cat([(u * item_emb[pos]).sum(-1, keepdim=True), u @ item_emb[pool].T],
+                           dim=1) / cfg.temperature
+        return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long,
+                                                   device=logits.device))
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """The model's parameters and those of loss modules (projection MLPs, mask token)."""
@@ -231,9 +285,9 @@ class Trainer:
         for idx in order.split(cfg.batch_size):
             users, pos = train[0, idx], train[1, idx]
             neg = sampler.sample(users, self.generator)
+            users, pos, neg = (t.to(self.device) for t in (users, pos, neg))
             user_emb, item_emb = self.model(self.adj)
-            loss = bpr_loss(score_pairs(user_emb, item_emb, users, pos),
-                            score_pairs(user_emb, item_emb, users, neg))
+            loss = self.main_loss(user_emb, item_emb, users, pos, neg)
             ego = self.model.ego_embedding
             loss = loss + cfg.reg * l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg],
                                            batch_size=len(users))
@@ -299,6 +353,19 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return best_epoch, best_valid, epoch
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU when there is one; a named GPU that is absent is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no GPU here "
+                          "(use --device cpu or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}: cpu, cuda, cuda:N or auto") from exc
 
 
 def train(store: Store, config: TrainConfig, dataset: str | None = None, view: str = "base",

@@ -14,6 +14,7 @@ from workbench import runs
 from workbench.console import console, fail, open_store, read_store
 from workbench.graph.evaluate import top_k
 from workbench.store import StoreError
+from workbench.graph.experiments import LLM_VARIANTS, VARIANTS
 from workbench.graph.models.registry import models
 from workbench.graph.train import TrainConfig, Trainer
 from workbench.graph.views import ViewError, load_graph, views
@@ -157,31 +158,42 @@ def ablation_command(
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
         = None,
     seeds: Annotated[int, typer.Option(help="Seeds per variant (2020, 2021, ...).")] = 3,
-    variants: Annotated[str, typer.Option(help="Comma-separated subset of "
-                                               "base,+edges,+feat,+con,+gen,+all.")]
-        = "base,+edges,+feat,+con,+gen,+all",
+    variants: Annotated[str, typer.Option(help="Comma-separated variants: " + "; ".join(
+        f"{name} ({v.summary})" for name, v in VARIANTS.items()) + ".")]
+        = ",".join(LLM_VARIANTS),
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
     cold_max_degree: Annotated[int, typer.Option(
         help="Cold items: at most this many training interactions.")] = 5,
+    tune: Annotated[bool, typer.Option(
+        help="Pick each variant's own weight from its grid on validation (first seed).")]
+        = True,
+    baseline: Annotated[str, typer.Option(help="The variant the others are compared with.")]
+        = "base",
     set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Any TrainConfig field, KEY=VALUE (repeatable).")] = None,
+        "--set", help="Any TrainConfig field, KEY=VALUE (repeatable), for every variant.")]
+        = None,
 ) -> None:
-    """Train base/+edges/+feat/+con/+gen/+all with several seeds; print and store the table."""
+    """Train the variants with several seeds; print and store the table with paired 95% CIs."""
     from workbench.graph.experiments import run_ablation
 
     config = parse_config("lightgcn", epochs, None, set_)
+
+    def show(r: dict) -> None:
+        tuned = ", ".join(f"{k}={v:g}" for k, v in r["tuned"].items())
+        console.print(f"{r['variant']:12} seed {r['seed']}{' ' + tuned if tuned else ''}: "
+                      f"valid {config.select_metric} {r['valid'].get(config.select_metric, 0):.4f}"
+                      f", test recall@20 {r['test']['recall@20']:.4f} "
+                      f"(best epoch {r['best_epoch']})", highlight=False)
+
     with open_store() as store:
-        try:
-            experiment_id, table = run_ablation(
-                store, dataset, config, [2020 + i for i in range(seeds)],
-                [v.strip() for v in variants.split(",") if v.strip()], cold_max_degree,
-                on_run=lambda r: console.print(
-                    f"{r['variant']:7} seed {r['seed']}: test recall@20 "
-                    f"{r['test']['recall@20']:.4f} (best epoch {r['best_epoch']})"))
-        except (StoreError, ViewError, ValueError) as exc:
-            fail(str(exc))
-    console.print(f"experiment [bold]{experiment_id}[/bold] (validation-selected test metrics, "
-                  "mean ± std over seeds)")
+        experiment_id, table = run_ablation(
+            store, dataset, config, [2020 + i for i in range(seeds)],
+            [v.strip() for v in variants.split(",") if v.strip()], cold_max_degree, tune,
+            baseline, on_run=show)
+    console.print(f"experiment [bold]{experiment_id}[/bold]: validation-selected test "
+                  "metrics, mean ± std over seeds; cold = held-out items with at most "
+                  f"{cold_max_degree} training interactions; Δ = relative difference to "
+                  f"{baseline} with a paired bootstrap 95% interval over users")
     out = Table(*table.columns)
     for row in table.iter_rows():
         out.add_row(*map(str, row))

@@ -107,13 +107,17 @@ class GraphData:
         u, i = src
         return torch.stack([torch.cat([u, i]), torch.cat([i, u])])
 
-    def normalized_adjacency(self) -> Tensor:
-        r"""The symmetric-normalized adjacency :math:`D^{-1/2} A D^{-1/2}` as sparse CSR."""
+    def normalized_adjacency(self, node_edge_weight: float = 1.0) -> Tensor:
+        r"""The symmetric-normalized adjacency :math:`D^{-1/2} A D^{-1/2}` as sparse CSR;
+        edges to extra nodes weigh ``node_edge_weight`` in :math:`A` (others 1)."""
         edge_index = self.edge_index()
-        deg = torch.bincount(edge_index[0], minlength=self.num_nodes).float()
+        boundary = self.num_users + self.num_items
+        a = torch.where((edge_index[0] >= boundary) | (edge_index[1] >= boundary),
+                        node_edge_weight, 1.0)
+        deg = torch.zeros(self.num_nodes).index_add_(0, edge_index[0], a)
         inv_sqrt = deg.pow(-0.5)
         inv_sqrt[torch.isinf(inv_sqrt)] = 0.0
-        weight = inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
+        weight = a * inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
         adj = torch.sparse_coo_tensor(edge_index, weight, (self.num_nodes, self.num_nodes),
                                       check_invariants=False)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on mm only

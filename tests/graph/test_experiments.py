@@ -40,11 +40,13 @@ def test_ablation_table_over_variants_and_seeds(toy_store):
     fake_profile_embeddings(toy_store, "item", 24)
     fake_profile_embeddings(toy_store, "item", 24, every=3, source_kind="item-attributes")
     experiment_id, table = run_ablation(toy_store, None, TrainConfig(**FAST), [1, 2],
-                                        cold_max_degree=12)
+                                        cold_max_degree=12, tune=False)
     assert table["variant"].to_list() == ["base", "+edges", "+feat", "+con", "+gen", "+all"]
     assert set(table["seeds"]) == {2}
     assert all("±" in v for v in table["test recall@20"])
-    assert all("±" in v for v in table["cold_test ndcg@20"])
+    assert all("±" in v for v in table["cold ndcg@20"])
+    ci = table["Δrecall@20 vs base [95% CI]"].to_list()
+    assert ci[0] == "-" and all(v.count("%") == 3 for v in ci[1:])
     assert all(r["n_cold_pairs"] > 0 for r in json.loads(toy_store.con.execute(
         "SELECT results FROM experiments").fetchone()[0]))
     stored = toy_store.con.execute("SELECT results FROM experiments WHERE experiment_id = ?",
@@ -60,6 +62,34 @@ def test_ablation_table_over_variants_and_seeds(toy_store):
     # the variants really differ: +con trains extra parameters and lands elsewhere
     by = {(r["variant"], r["seed"]): r["test"]["ndcg@20"] for r in results}
     assert by[("base", 1)] != by[("+all", 1)] or by[("base", 2)] != by[("+all", 2)]
+
+
+def test_graph_variants_are_tuned_on_validation_and_compared_with_cis(toy_store):
+    from workbench.graph.enriched import build_enriched_graph
+
+    with pytest.raises(ViewError, match="no enriched graph: run `workbench graph build`"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["base", "+attr"])
+    fake_profile_embeddings(toy_store, "item", 24, dim=8, every=1, source_kind="item-text")
+    build_enriched_graph(toy_store, codebook_size=4)
+    experiment_id, table = run_ablation(toy_store, None, TrainConfig(**FAST), [1, 2],
+                                        variants=["base", "+attr", "+lang"], n_boot=200)
+    results = json.loads(toy_store.con.execute("SELECT results FROM experiments").fetchone()[0])
+    # 3 grid values on the first seed, then the chosen value on the second seed
+    assert [r["variant"] for r in results].count("+lang") == 4
+    summary = json.loads(toy_store.con.execute("SELECT summary FROM experiments").fetchone()[0])
+    for variant in ("base", "+attr", "+lang"):
+        tuning = [r for r in results if r["variant"] == variant and r.get("tuning")]
+        best = max(tuning, key=lambda r: r["valid"]["recall@20"])
+        chosen = next(s["tuned"] for s in summary if s["variant"] == variant)
+        assert chosen == best["tuned"]  # picked on validation, never on test
+        second = next(r for r in results if r["variant"] == variant and r["seed"] == 2)
+        assert second["tuned"] == chosen
+    lang = next(s for s in summary if s["variant"] == "+lang")
+    assert lang["ci recall@20"]["lo"] <= lang["ci recall@20"]["mean_diff"] \
+        <= lang["ci recall@20"]["hi"]
+    runs = dict(toy_store.con.execute("SELECT run_id, model FROM runs").fetchall())
+    assert {runs[r["run_id"]] for r in results if r["variant"] == "+lang"} == {"alpharec"}
+    assert table["setting"].to_list()[2].startswith("temperature=")
 
 
 def test_unknown_variant_is_refused_before_training(toy_store):
