@@ -157,13 +157,20 @@ class Reader:
             "SELECT epoch, loss, CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE)"
             " AS valid_recall20 FROM run_epochs WHERE run_id = ? ORDER BY epoch", [run_id])
 
-    def latest_ablation(self, dataset_id: int) -> tuple[str, list[dict]] | None:
-        frame = self.frame("SELECT experiment_id, results FROM experiments WHERE dataset_id = ? "
-                           "AND kind = 'ablation' ORDER BY created_at DESC LIMIT 1",
-                           [dataset_id])
+    def latest_ablation(self, dataset_id: int) -> tuple[str, list[dict], list[dict]] | None:
+        """The newest ablation: its id, the runs of each variant's chosen setting (tuning
+        runs at other grid values left out) and its summary (intervals; empty if older)."""
+        frame = self.frame("SELECT experiment_id, results, summary FROM experiments WHERE "
+                           "dataset_id = ? AND kind = 'ablation' ORDER BY created_at DESC "
+                           "LIMIT 1", [dataset_id])
         if frame.height == 0:
             return None
-        return frame["experiment_id"][0], json.loads(frame["results"][0])
+        results = json.loads(frame["results"][0])
+        summary = json.loads(frame["summary"][0] or "[]")
+        chosen = {s["variant"]: s.get("tuned", {}) for s in summary}
+        kept = [r for r in results
+                if r["variant"] not in chosen or r.get("tuned", {}) == chosen[r["variant"]]]
+        return frame["experiment_id"][0], kept, summary
 
     def run_metrics(self, run_id: str) -> dict:
         row = self.frame("SELECT valid_metrics, test_metrics FROM runs WHERE run_id = ?",

@@ -120,7 +120,10 @@ def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
                              "item text embeddings, language-initialized items and semantic "
                              "IDs need it; re-ingest with an item file (--item-file, "
                              "--title-col, --text-cols)")
-        return {"job_id": f"items-of-dataset-{dataset_id}", "kind": ITEM_TEXT,
+        source_hash = store.con.execute("SELECT source_hash FROM datasets WHERE dataset_id = ?",
+                                        [dataset_id]).fetchone()[0]
+        # the items as ingested: a re-ingested dataset with other text is another source
+        return {"job_id": f"items-{dataset_id}-{source_hash[:12]}", "kind": ITEM_TEXT,
                 "dataset_id": dataset_id}
     if kind not in SOURCE_KINDS:
         raise StoreError(f"cannot embed {kind!r}; sources: {', '.join(SOURCE_KINDS)}")

@@ -19,7 +19,7 @@ SEEDS=${SEEDS:-3}
 EPOCHS=${EPOCHS:-100}
 DEVICE=${DEVICE:-cpu}
 PROTOCOLS=${PROTOCOLS:-"loo random"}
-VARIANTS=${VARIANTS:-base,base-softmax,+attr,+codes,+attr+codes,+lang,+lang+attr}
+VARIANTS=${VARIANTS:-base,base-softmax,+attr,+codes,+attr+codes,+lang,+lang+id,+lang+attr}
 WB=${WB:-.venv/bin/workbench}
 step() { echo "== $(date +%T) $*"; "$@"; }
 

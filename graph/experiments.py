@@ -64,6 +64,9 @@ VARIANTS = {
     "+lang": Variant("text", {"model": "alpharec", **SOFTMAX},
                      {"temperature": [0.1, 0.15, 0.2]},
                      "language-initialized users/items (AlphaRec), item source text"),
+    "+lang+id": Variant("text", {"model": "alpharec", **SOFTMAX},
+                        {"id_weight": [0.1, 0.5, 1.0]},
+                        "AlphaRec plus ID embeddings of users and items (a hybrid)"),
     "+lang+attr": Variant("text-enriched", {"model": "alpharec", **SOFTMAX},
                           {"temperature": [0.1, 0.15, 0.2]},
                           "AlphaRec over the graph with attribute and code nodes"),
@@ -81,7 +84,7 @@ VARIANTS = {
 }
 LLM_VARIANTS = ["base", "+edges", "+feat", "+con", "+gen", "+all"]
 GRAPH_VARIANTS = ["base", "base-softmax", "+attr", "+codes", "+attr+codes", "+lang",
-                  "+lang+attr"]
+                  "+lang+id", "+lang+attr"]
 
 
 def cold_truth(truth: HeldOut, train_items: np.ndarray, num_items: int,

@@ -31,14 +31,23 @@ st.dataframe(pl.DataFrame({
 
 ablation = r.latest_ablation(ds["dataset_id"])
 if ablation is not None:
-    experiment_id, results = ablation
+    experiment_id, results, intervals = ablation
     st.subheader("Ablation (validation-selected test metrics, mean ± std over seeds)")
     st.text(f"experiment {experiment_id}")
+    if any("ci recall@20" in s for s in intervals):
+        st.caption("Relative difference to the baseline, paired bootstrap 95% interval over "
+                   "users (matched seeds); each variant at its setting chosen on validation")
+        st.dataframe(pl.DataFrame([{
+            "variant": s["variant"],
+            "setting": ", ".join(f"{k}={v}" for k, v in s.get("tuned", {}).items()) or "-",
+            **{f"Δ{m}": (f"{s[f'ci {m}']['rel']:+.1%} [{s[f'ci {m}']['rel_lo']:+.1%}, "
+                         f"{s[f'ci {m}']['rel_hi']:+.1%}]" if f"ci {m}" in s else "-")
+               for m in ("recall@20", "ndcg@20")}} for s in intervals]), hide_index=True)
     long = pl.DataFrame([
         {"variant": res["variant"], "seed": res["seed"], "part": part, "metric": m,
          "value": res[part][m]}
         for res in results for part in ("test", "cold_test") for m in ("recall@20", "ndcg@20")
-        if m in res[part]])
+        if m in res.get(part, {})])
     summary = long.group_by("variant", "part", "metric", maintain_order=True).agg(
         pl.col("value").mean().alias("mean"), pl.col("value").std().fill_null(0).alias("std"))
     summary = summary.with_columns((pl.col("mean") - pl.col("std")).alias("low"),

@@ -106,9 +106,20 @@ def test_runs_page_shows_the_ablation_with_error_bars(app_store):
                 "valid": {}, "test": {"recall@20": 0.1 * s, "ndcg@20": 0.05},
                 "cold_test": {"recall@20": 0.01, "ndcg@20": 0.01}, "n_cold_pairs": 3}
                for v in ("base", "+edges") for s in (1, 2)]
+    for r in results:
+        r["tuned"] = {"reg": 1e-4}
+    # a tuning run at another grid value: not part of the variant's mean
+    results.append({**results[0], "run_id": "tuning", "tuned": {"reg": 1e-2}, "tuning": True,
+                    "test": {"recall@20": 9.0, "ndcg@20": 9.0}})
+    ci = {"mean_diff": 0.01, "lo": -0.01, "hi": 0.03, "rel": 0.1, "rel_lo": -0.1,
+          "rel_hi": 0.3, "n_users": 3}
+    summary = [{"variant": "base", "tuned": {"reg": 1e-4}},
+               {"variant": "+edges", "tuned": {"reg": 1e-4}, "ci recall@20": ci,
+                "ci ndcg@20": ci}]
     with Store.open(app_store) as store:
-        store.con.execute("INSERT INTO experiments VALUES ('ab-1', 1, 'ablation', '{}', ?, "
-                          "current_timestamp)", [json.dumps(results)])
+        store.con.execute("INSERT INTO experiments (experiment_id, dataset_id, kind, config, "
+                          "results, summary) VALUES ('ab-1', 1, 'ablation', '{}', ?, ?)",
+                          [json.dumps(results), json.dumps(summary)])
     at = open_app()
     at.switch_page("pages/runs.py").run()
     assert not at.exception, at.exception
@@ -116,6 +127,8 @@ def test_runs_page_shows_the_ablation_with_error_bars(app_store):
     row = summary[(summary["variant"] == "base") & (summary["part"] == "test")
                   & (summary["metric"] == "recall@20")].iloc[0]
     assert row["mean"] == pytest.approx(0.15) and row["std"] == pytest.approx(0.0707, abs=1e-3)
+    cis = [df.value for df in at.dataframe if "Δrecall@20" in df.value.columns][0]
+    assert cis["Δrecall@20"].tolist() == ["-", "+10.0% [-10.0%, +30.0%]"]
     def types(node):
         yield getattr(node, "type", "")
         for child in getattr(node, "children", {}).values():
