@@ -172,6 +172,27 @@ class Reader:
                 if r["variant"] not in chosen or r.get("tuned", {}) == chosen[r["variant"]]]
         return frame["experiment_id"][0], kept, summary
 
+    def graph_node_counts(self, dataset_id: int) -> pl.DataFrame:
+        """The enriched graph's node and item-edge counts per node type (empty if none)."""
+        return self.frame(
+            "SELECT n.node_type, count(DISTINCT n.node_idx) AS nodes, count(*) AS item_edges, "
+            "max(n.n_items) AS largest_node FROM graph_nodes n JOIN graph_edges e "
+            "USING (dataset_id, node_idx) WHERE n.dataset_id = ? GROUP BY 1 ORDER BY 1",
+            [dataset_id])
+
+    def item_nodes(self, dataset_id: int, item_idx: int, k: int = 5) -> pl.DataFrame:
+        """An item's attribute and code nodes, with up to ``k`` other items sharing each."""
+        return self.frame(
+            "SELECT n.node_type, n.value, n.n_items, n.source, "
+            "  (SELECT string_agg(coalesce(t.title, t.item_key), ' | ') FROM ("
+            "     SELECT o.item_idx FROM graph_edges o WHERE o.dataset_id = n.dataset_id "
+            "     AND o.node_idx = n.node_idx AND o.item_idx <> ? ORDER BY o.item_idx LIMIT ?"
+            "   ) s JOIN items t ON t.dataset_id = n.dataset_id AND t.item_idx = s.item_idx"
+            "  ) AS shared_with "
+            "FROM graph_edges e JOIN graph_nodes n USING (dataset_id, node_idx) "
+            "WHERE e.dataset_id = ? AND e.item_idx = ? ORDER BY n.node_type, n.value",
+            [item_idx, k, dataset_id, item_idx])
+
     def run_metrics(self, run_id: str) -> dict:
         row = self.frame("SELECT valid_metrics, test_metrics FROM runs WHERE run_id = ?",
                          [run_id]).row(0, named=True)

@@ -39,5 +39,13 @@ for row in profiles.iter_rows(named=True):
     st.text(f"job {row['job_id']} | model {row['model']} | prompt {row['prompt_version']}")
     st.text(row["summary"] or "")
 
+st.subheader("Enriched graph: attribute and semantic-ID nodes")
+nodes = r.item_nodes(ds["dataset_id"], item["item_idx"])
+if nodes.height == 0:
+    st.text("None: `workbench graph build` (after `workbench augment embed --source item-text`"
+            " for semantic IDs).")
+else:
+    st.dataframe(nodes, hide_index=True)
+
 st.subheader("Neighbours (co-interacted in training)")
 st.dataframe(r.item_neighbours(ds["dataset_id"], item["item_idx"]), hide_index=True)

@@ -27,3 +27,10 @@ cols[1].metric("Users with profiles", f"{cov['users_with_profiles']:,} / {ds['n_
 cols[2].metric("Items with profiles", f"{cov['items_with_profiles']:,} / {ds['n_items']:,}")
 cols[3].metric("Embeddings", f"{cov['embeddings']:,}")
 cols[4].metric("Synthetic edges", f"{cov['synthetic_edges']:,}")
+
+st.subheader("Enriched graph")
+nodes = r.graph_node_counts(ds["dataset_id"])
+if nodes.height == 0:
+    st.text("No enriched graph yet: `workbench graph build`.")
+else:
+    st.dataframe(nodes, hide_index=True)

@@ -136,3 +136,28 @@ def test_runs_page_shows_the_ablation_with_error_bars(app_store):
 
     # the two run curves, plus the ablation chart
     assert sum("vega" in t for t in types(at.main)) == 3
+
+
+def test_enriched_graph_on_overview_and_items(app_store):
+    from workbench.graph.enriched import build_enriched_graph
+    from workbench.store import Store
+    from tests.graph.helpers import fake_profile_embeddings
+
+    at = open_app()
+    at.switch_page("pages/overview.py").run()
+    assert "No enriched graph yet: `workbench graph build`." in texts(at)
+    with Store.open(app_store) as store:
+        fake_profile_embeddings(store, "item", 24, dim=8, every=1, source_kind="item-text")
+        build_enriched_graph(store, columns=["class:seq"], codebook_size=4,
+                             attribute_job=None, max_item_share=0.9)
+    at = open_app()
+    at.switch_page("pages/overview.py").run()
+    assert not at.exception, at.exception
+    counts = [df.value for df in at.dataframe if "node_type" in df.value.columns][0]
+    assert {"class", "code:1"} <= set(counts["node_type"])
+    at.switch_page("pages/items.py").run()
+    at.selectbox(key="item_pick").set_value(1).run()  # "Last Signal": Drama Romance
+    nodes = [df.value for df in at.dataframe if "shared_with" in df.value.columns][0]
+    classes = nodes[nodes["node_type"] == "class"]
+    assert set(classes["value"]) == {"drama", "romance"}
+    assert all("|" in s or s for s in classes["shared_with"])  # other items share them
