@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml Makefile
 
 # Sample sizes of the LLM steps and of the ablation (seeds, maximum epochs per run), chosen so
 # that the demo stays under 30 minutes on 2 CPU cores. Measured there with SmolLM2-135M: item
-# profiles about 2 s each, user profiles 6 s, edges 1.3 s a user; ablation runs of 100
-# epochs 44 s (base) to 175 s (+all: features, MAE, Con and Gen).
+# profiles about 2 s each, user profiles 6 s, edges 1.3 s a user; ablation runs of 60
+# epochs 25 s (base) to 110 s (+all: features, MAE, Con and Gen).
 DEMO_ITEMS ?= 150
 DEMO_USERS ?= 32
 DEMO_EDGE_USERS ?= 100
@@ -37,23 +37,9 @@ DEMO_EPOCHS ?= 60
 DEMO_BASE_EPOCHS ?= 100  # the base LightGCN run whose top-10 are the edge candidates
 
 demo: $(STAMP)
-	$(BIN)/workbench ingest
-	$(BIN)/workbench stats
-	$(BIN)/workbench model prepare
-	$(BIN)/workbench augment item-attributes --limit $(DEMO_ITEMS)
-	$(BIN)/workbench augment item-profiles --limit $(DEMO_ITEMS)
-	$(BIN)/workbench augment user-profiles --limit $(DEMO_USERS)
-	$(BIN)/workbench augment embed --source item-attributes
-	$(BIN)/workbench augment embed --source user-profiles
-	$(BIN)/workbench augment embed --source item-profiles
-	$(BIN)/workbench jobs
-	$(BIN)/workbench train --model pop
-	$(BIN)/workbench train --model lightgcn --epochs $(DEMO_BASE_EPOCHS)
-	$(BIN)/workbench augment edges --run latest --limit $(DEMO_EDGE_USERS)
-	$(BIN)/workbench experiment ablation --seeds $(DEMO_SEEDS) --epochs $(DEMO_EPOCHS)
-	$(BIN)/workbench runs
-	$(BIN)/workbench recommend 1 --run latest
-	@echo "Browse it all: $(BIN)/workbench app   (then open http://localhost:8501)"
+	$(BIN)/workbench demo --items $(DEMO_ITEMS) --users $(DEMO_USERS) \
+		--edge-users $(DEMO_EDGE_USERS) --seeds $(DEMO_SEEDS) --epochs $(DEMO_EPOCHS) \
+		--base-epochs $(DEMO_BASE_EPOCHS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

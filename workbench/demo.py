@@ -39,8 +39,10 @@ def stages(items: int, users: int, edge_users: int, seeds: int, epochs: int,
          ["train", "--model", "lightgcn", "--epochs", str(base_epochs)]),
         (f"synthetic edges ({edge_users} users)",
          ["augment", "edges", "--run", "latest", "--limit", str(edge_users)]),
-        (f"ablation ({seeds} seeds, {epochs} epochs at most)",
-         ["experiment", "ablation", "--seeds", str(seeds), "--epochs", str(epochs)]),
+        (f"ablation of the LLM variants ({seeds} seeds, {epochs} epochs at most, the papers' "
+         "weights: no tuning grid, to stay short)",
+         ["experiment", "ablation", "--seeds", str(seeds), "--epochs", str(epochs),
+          "--no-tune"]),
         ("runs", ["runs"]),
         ("user 1's top-10", ["recommend", "1", "--run", "latest"]),
     ]
