@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from workbench.graph.ingest import ColumnMap, IngestError, IngestOptions, ingest
+from workbench.graph.ingest.formats import formats
 from workbench.graph.splits import SplitConfig
 from workbench.graph.enriched import build_enriched_graph
 from workbench.graph.graph_stats import enriched_stats
@@ -22,7 +23,8 @@ def ingest_command(
     path: Annotated[Optional[Path], typer.Argument(
         help="Dataset folder or file. Omit for the bundled default, MovieLens-100K.")] = None,
     format: Annotated[str, typer.Option(
-        help="auto, recbole, lightgcn, amazon or table (CSV/Parquet).")] = "auto",
+        help="auto (detected from the files), or one of: " + "; ".join(
+            f"{name} ({spec.summary})" for name, spec in formats().items()) + ".")] = "auto",
     name: Annotated[Optional[str], typer.Option(help="Dataset name in the store.")] = None,
     split: Annotated[Optional[str], typer.Option(
         help="random, loo (leave-one-out by time) or given. Default: the source's own split "

@@ -39,8 +39,9 @@ def parse_config(model: str, epochs: int | None, seed: int | None,
     try:
         return TrainConfig(**overrides)
     except ValidationError as exc:
-        fail("invalid training settings:\n" + "\n".join(
-            f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail("invalid training settings: " + "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ") for e in exc.errors()))
 
 
 def train_command(

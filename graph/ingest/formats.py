@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.errors import IngestError
+from workbench.graph.ingest.source import IngestError
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.graph.ingest.source import SourceData
