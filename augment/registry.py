@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workbench import migrations
 from workbench.errors import ConfigError
+from workbench.registry import Registry
 from workbench.store import DatasetInfo, Store
 
 
@@ -42,28 +43,31 @@ class JobKindSpec:
     migrations: tuple[migrations.Migration, ...] = field(default_factory=tuple)
 
 
-_KINDS: dict[str, JobKindSpec] = {}
+def _load_builtin() -> None:
+    # The built-in kinds register themselves on import.
+    import workbench.augment.attributes  # noqa: F401
+    import workbench.augment.edges  # noqa: F401
+    import workbench.augment.embed  # noqa: F401
+    import workbench.profiles.items  # noqa: F401
+    import workbench.profiles.users  # noqa: F401
+
+
+KINDS: Registry[JobKindSpec] = Registry("job kind", _load_builtin, ConfigError)
 
 
 def register_job_kind(spec: JobKindSpec) -> JobKindSpec:
-    """Make a kind known (and its table part of the store's schema). Re-registering the same
-    name replaces the entry, so a module may be reloaded."""
-    _KINDS[spec.name] = spec
+    """Make a kind known (and its table part of the store's schema)."""
     migrations.register(*spec.migrations)
-    return spec
+    return KINDS.register(spec.name, spec)
 
 
 def job_kinds() -> dict[str, JobKindSpec]:
     """Every registered kind, the built-in ones first."""
-    _load_builtin()
-    return dict(_KINDS)
+    return KINDS.all()
 
 
 def job_kind(name: str) -> JobKindSpec:
-    kinds = job_kinds()
-    if name not in kinds:
-        raise ConfigError(f"unknown job kind {name!r}; known kinds: {', '.join(kinds)}")
-    return kinds[name]
+    return KINDS.get(name)
 
 
 def build_kind(name: str, store: Store, dataset: DatasetInfo, **options: object) -> object:
@@ -75,12 +79,3 @@ def build_kind(name: str, store: Store, dataset: DatasetInfo, **options: object)
         return spec.build(spec.options(**options), store, dataset)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         raise ConfigError(f"{name}: {exc}") from exc
-
-
-def _load_builtin() -> None:
-    # The built-in kinds register themselves on import.
-    import workbench.augment.attributes  # noqa: F401
-    import workbench.augment.edges  # noqa: F401
-    import workbench.augment.embed  # noqa: F401
-    import workbench.profiles.items  # noqa: F401
-    import workbench.profiles.users  # noqa: F401

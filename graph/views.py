@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from workbench.errors import ViewError
+from workbench.registry import Registry
 from workbench.augment.outputs import find_job, job_rows
 from workbench.store import DatasetInfo, Store, to_matrix
 
@@ -136,18 +137,19 @@ class ViewSpec:
     extend: Callable[[Store, DatasetInfo, GraphData, dict[str, str]], None] | None = None
 
 
-_VIEWS: dict[str, ViewSpec] = {}
+def _load_enriched() -> None:
+    import workbench.graph.enriched  # noqa: F401  (registers the enriched-graph views)
+
+
+VIEWS: Registry[ViewSpec] = Registry("graph view", _load_enriched, ViewError)
 
 
 def register_view(spec: ViewSpec) -> ViewSpec:
-    _VIEWS[spec.name] = spec
-    return spec
+    return VIEWS.register(spec.name, spec)
 
 
 def views() -> dict[str, ViewSpec]:
-    import workbench.graph.enriched  # noqa: F401  (registers the enriched-graph views)
-
-    return dict(_VIEWS)
+    return VIEWS.all()
 
 
 def _pairs(store: Store, dataset_id: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -162,9 +164,7 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
     """Build the tensors of ``view`` for a dataset; fails clearly before any training.
     ``pins`` fixes the enrichment job a view reads per source (e.g. ``{"edges": JOB}``)
     instead of the most recent one."""
-    known = views()
-    if view not in known:
-        raise ViewError(f"unknown graph view {view!r}; known views: {', '.join(known)}")
+    spec = VIEWS.get(view)
     info = store.dataset(dataset)
     tu, ti = _pairs(store, info.dataset_id, "train")
     vu, vi = _pairs(store, info.dataset_id, "valid")
@@ -184,7 +184,6 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
         valid=HeldOut.from_pairs(vu, vi, n_u), test=HeldOut.from_pairs(su, si, n_u),
         train_csr=HeldOut.from_pairs(tu, ti, n_u), pins=dict(pins or {}),
     )
-    spec = known[view]
     if spec.extend is not None:
         spec.extend(store, info, data, pins or {})
     return data

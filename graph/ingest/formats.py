@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.graph.ingest.source import IngestError
+from workbench.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.graph.ingest.source import SourceData
@@ -27,26 +28,25 @@ class FormatSpec:
     read: Callable[[Path, ColumnMap], SourceData]
 
 
-_FORMATS: dict[str, FormatSpec] = {}
+def _load_builtin() -> None:
+    import workbench.graph.ingest  # noqa: F401  (its modules register the built-in formats)
+
+
+FORMATS: Registry[FormatSpec] = Registry(
+    "format", _load_builtin, lambda message: IngestError("--format", message))
 
 
 def register_format(spec: FormatSpec) -> FormatSpec:
-    _FORMATS[spec.name] = spec
-    return spec
+    return FORMATS.register(spec.name, spec)
 
 
 def formats() -> dict[str, FormatSpec]:
-    """The registered formats (the built-in ones register on import of the ingest package)."""
-    import workbench.graph.ingest  # noqa: F401
-
-    return dict(_FORMATS)
+    """The registered formats, in auto-detection order."""
+    return FORMATS.all()
 
 
 def format_spec(name: str) -> FormatSpec:
-    known = formats()
-    if name not in known:
-        raise IngestError(name, f"unknown format; known formats: auto, {', '.join(known)}")
-    return known[name]
+    return FORMATS.get(name)
 
 
 def detect_format(path: Path) -> str:

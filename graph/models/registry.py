@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from torch import Tensor, nn
 
 from workbench.errors import ConfigError, ViewError
+from workbench.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.graph.train import TrainConfig
@@ -65,23 +66,21 @@ class ModelSpec:
                             f"{data.view!r} does not have")
 
 
-_MODELS: dict[str, ModelSpec] = {}
+def _load_builtin() -> None:
+    import workbench.graph.models  # noqa: F401  (its modules register the built-in models)
+
+
+MODELS: Registry[ModelSpec] = Registry("model", _load_builtin, ConfigError)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    _MODELS[spec.name] = spec
-    return spec
+    return MODELS.register(spec.name, spec)
 
 
 def models() -> dict[str, ModelSpec]:
-    """Every registered model (the built-in ones are imported with ``workbench.graph.models``)."""
-    import workbench.graph.models  # noqa: F401  (registers the built-in models)
-
-    return dict(_MODELS)
+    """Every registered model."""
+    return MODELS.all()
 
 
 def model_spec(name: str) -> ModelSpec:
-    known = models()
-    if name not in known:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known)}")
-    return known[name]
+    return MODELS.get(name)

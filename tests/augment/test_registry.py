@@ -59,7 +59,7 @@ class ToyOptions(BaseModel):
 
 @pytest.fixture
 def toy_kind(monkeypatch):
-    monkeypatch.setattr(registry, "_KINDS", dict(registry.job_kinds()))
+    monkeypatch.setattr(registry.KINDS, "_items", registry.job_kinds())
     monkeypatch.setattr(migrations, "_REGISTERED", list(migrations.all_migrations()))
     return register_job_kind(JobKindSpec(
         name="toy-notes", summary="Toy notes: one mood per item.", output_table="toy_notes",

@@ -132,6 +132,6 @@ def test_failure_while_writing_rolls_back(loaded, tmp_path, monkeypatch):
 def test_unknown_format_lists_the_registered_ones(store, tmp_path):
     from workbench.graph.ingest import IngestError, IngestOptions, ingest
 
-    with pytest.raises(IngestError, match="unknown format; known formats: auto, recbole, "
+    with pytest.raises(IngestError, match="unknown format 'nope'; known formats: recbole, "
                                           "lightgcn, amazon, table"):
         ingest(store, IngestOptions(path=tmp_path, format="nope"), tmp_path)

@@ -34,7 +34,7 @@ class ScaledMF(torch.nn.Module):
 
 @pytest.fixture
 def toy_model(monkeypatch):
-    monkeypatch.setattr(registry, "_MODELS", dict(registry.models()))
+    monkeypatch.setattr(registry.MODELS, "_items", registry.models())
     return register_model(ModelSpec(
         name="scaled-mf", summary="toy", propagates=False,
         build=lambda config, data: ScaledMF(data.num_users, data.num_items,
