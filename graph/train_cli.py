@@ -103,14 +103,15 @@ def runs_command(
         except StoreError as exc:
             fail(str(exc))
         frame = runs.list_runs(store, did)
-    table = Table("run", "dataset", "model", "view", "losses", "seed", "status", "best epoch",
-                  "valid R@20", "test R@20", "test N@20", "wall s")
+    table = Table("run", "dataset", "model", "view", "losses", "inputs (jobs read)", "seed",
+                  "status", "best epoch", "valid R@20", "test R@20", "test N@20", "wall s")
     for r in frame.iter_rows(named=True):
         valid = json.loads(r["valid_metrics"] or "{}")
         test = json.loads(r["test_metrics"] or "{}")
         fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
+        inputs = ", ".join(json.loads(r["sources"] or "{}").values()) or "-"
         table.add_row(r["run_id"], r["dataset"], r["model"], r["view"],
-                      r["objectives"] or "-", str(r["seed"]),
+                      r["objectives"] or "-", inputs, str(r["seed"]),
                       r["status"], str(r["best_epoch"] or "-"), fmt(valid, "recall@20"),
                       fmt(test, "recall@20"), fmt(test, "ndcg@20"),
                       f"{r['wall_s']:.1f}" if r["wall_s"] else "-")

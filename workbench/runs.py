@@ -83,7 +83,8 @@ def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
     """Runs, newest first; a ``running`` row whose process is gone reads ``interrupted``."""
     frame = store.frame(
         "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, "
-        "r.best_epoch, r.valid_metrics, r.test_metrics, r.wall_s, r.pid, r.host, r.started_at "
+        "r.best_epoch, r.valid_metrics, r.test_metrics, r.wall_s, r.sources, r.pid, r.host, "
+        "r.started_at "
         "FROM runs r JOIN datasets d USING (dataset_id) "
         "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",
         [dataset_id, dataset_id])

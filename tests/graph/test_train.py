@@ -206,3 +206,24 @@ def test_out_of_disk_during_training_is_clear(tmp_path):
         assert frame["status"].to_list() in (["failed"], ["interrupted"])
         n_epochs = store.con.execute("SELECT count(*) FROM run_epochs").fetchone()[0]
         assert 0 < n_epochs < 400  # what was written before the failure is kept
+
+
+def test_synthetic_triples_weigh_like_real_ones(toy_store):
+    """Each kept synthetic triple counts aug_weight / batch_size, like a real triple's
+    1 / batch_size; by default about as many are drawn per epoch as there are triples."""
+    from workbench.graph.losses import bpr_loss_per_triple, score_pairs
+    from workbench.graph.train import Trainer
+
+    data = load_graph(toy_store)
+    data.extra_triples = torch.tensor([[0, 1, 2, 3], [0, 1, 2, 3], [5, 6, 7, 8]])
+    trainer = Trainer(toy_store, TrainConfig(**FAST, prune_rate=0.0, aug_weight=1.0), data)
+    user_emb, item_emb = trainer.embeddings()
+    state = trainer.generator.get_state()
+    loss = trainer.augmented_loss(user_emb, item_emb, batch_size=64)
+    n = -(-4 * 64 // data.train.size(1))  # ceil(n_synthetic / n_train * batch_size)
+    trainer.generator.set_state(state)
+    pick = torch.randint(4, (n,), generator=trainer.generator)
+    u, p, q = data.extra_triples[:, pick]
+    expected = bpr_loss_per_triple(score_pairs(user_emb, item_emb, u, p),
+                                   score_pairs(user_emb, item_emb, u, q)).sum() / 64
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
