@@ -38,6 +38,9 @@ def configure(verbose: bool) -> None:
         return
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # vLLM: no handler of its own
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # library progress bars (model conversion, weight loading): the workbench shows its own
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for name in NOISY:
         logger = logging.getLogger(name)
         logger.propagate = False
