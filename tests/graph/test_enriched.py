@@ -162,3 +162,25 @@ def test_items_without_text_cannot_be_embedded(store, tmp_path):
     ingest(store, IngestOptions(path=tmp_path / "lg"), tmp_path)
     with pytest.raises(StoreError, match="items have no text"):
         latest_job(store, 1, "item-text")
+
+
+def test_llm_attribute_fields_become_nodes_with_their_job(shop):
+    shop.con.execute(
+        "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_done) "
+        "VALUES ('item-attributes-y', 1, 'item-attributes', 'done', 'm', '{}', 4)")
+    answers = [{"category": "Lip &amp; Face", "key_features": ["Matte", "matte "]},
+               {"category": "lip & face", "key_features": ["Glossy"]},
+               {"category": "Hair", "key_features": ["Matte"]},
+               {"category": "unknown", "key_features": ["Glossy"]}]
+    for idx, answer in enumerate(answers):
+        shop.con.execute("INSERT INTO item_attributes VALUES ('item-attributes-y', 1, ?, ?, "
+                         "current_timestamp)", [idx, json.dumps(answer)])
+    summary = build_enriched_graph(shop, columns=[], code_levels=0, max_item_share=0.9)
+    assert summary["attribute_job"] == "item-attributes-y"
+    nodes = shop.frame("SELECT node_type, value, n_items, source FROM graph_nodes "
+                       "ORDER BY node_type, value")
+    assert nodes.select("node_type", "value", "n_items").rows() == [
+        ("llm:category", "lip & face", 2), ("llm:key_features", "glossy", 2),
+        ("llm:key_features", "matte", 2)]
+    assert set(nodes["source"]) == {"job:item-attributes-y"}
+    # "unknown" is no value, and "Hair" is on one item only
