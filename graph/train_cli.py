@@ -21,9 +21,11 @@ from workbench.graph.views import ViewError, load_graph, views
 
 
 def parse_config(model: str, epochs: int | None, seed: int | None,
-                 settings: list[str] | None) -> TrainConfig:
+                 settings: list[str] | None, device: str | None = None) -> TrainConfig:
     """A TrainConfig from CLI options and `--set KEY=VALUE` pairs (values parsed as JSON)."""
     overrides: dict = {"model": model}
+    if device is not None:
+        overrides["device"] = device
     if epochs is not None:
         overrides["max_epochs"] = epochs
     if seed is not None:
@@ -54,12 +56,14 @@ def train_command(
         = "base",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the run.")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        help="cpu, cuda, cuda:N or auto (the GPU when there is one). Default: cpu.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Any TrainConfig field, KEY=VALUE (repeatable), e.g. --set lr=0.002")]
-        = None,
+        "--set", help="Any training setting, KEY=VALUE (repeatable), e.g. --set lr=0.002; "
+                      "`workbench settings` lists them")] = None,
 ) -> None:
     """Train a model on a dataset's training split; select on validation; test once."""
-    config = parse_config(model, epochs, seed, set_)
+    config = parse_config(model, epochs, seed, set_, device)
     metric = config.select_metric
     with open_store() as store:
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -171,14 +175,16 @@ def ablation_command(
         = True,
     baseline: Annotated[str, typer.Option(help="The variant the others are compared with.")]
         = "base",
+    device: Annotated[Optional[str], typer.Option(
+        help="cpu, cuda, cuda:N or auto (the GPU when there is one). Default: cpu.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Any TrainConfig field, KEY=VALUE (repeatable), for every variant.")]
+        "--set", help="Any training setting, KEY=VALUE (repeatable), for every variant.")]
         = None,
 ) -> None:
     """Train the variants with several seeds; print and store the table with paired 95% CIs."""
     from workbench.graph.experiments import run_ablation
 
-    config = parse_config("lightgcn", epochs, None, set_)
+    config = parse_config("lightgcn", epochs, None, set_, device)
 
     def show(r: dict) -> None:
         tuned = ", ".join(f"{k}={v:g}" for k, v in r["tuned"].items())

@@ -68,3 +68,15 @@ def test_train_with_bad_settings_is_clear(workbench_home):
     assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
     result = runner.invoke(app, ["train", "--set", "lr=fast"])
     assert result.exit_code == 1 and "invalid training settings" in result.output
+
+
+def test_train_on_an_absent_gpu_is_one_clear_line(workbench_home):
+    import torch
+
+    if torch.cuda.is_available():
+        return  # the message is for machines without one
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--device", "cuda", "--epochs", "1"])
+    assert result.exit_code == 1
+    assert "device 'cuda' asked for, but torch sees no GPU here" in result.output
+    assert "Traceback" not in result.output
