@@ -6,7 +6,8 @@
 # No LLM is needed: the items' own text (title, brand, categories, price) is embedded with the
 # bundled all-MiniLM-L6-v2, attribute nodes come from the metadata columns, semantic IDs from
 # residual k-means of the text embeddings. Then the ablation, the same protocol for every
-# variant: lr 5e-3 (validated for base), validation every 5 epochs, patience 3 evaluations,
+# variant: lr 5e-3 (as in the first base probe; not swept), validation every 5 epochs,
+# patience 3 evaluations,
 # at least 20 and at most $EPOCHS epochs; each variant's own weight picked from a grid of 3 on
 # validation with the first seed; $SEEDS seeds; paired bootstrap CIs against base.
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 SRC=${1:-../shared/data/amazon-beauty}
 SEEDS=${SEEDS:-3}
-EPOCHS=${EPOCHS:-100}
+EPOCHS=${EPOCHS:-60}
 DEVICE=${DEVICE:-cpu}
 PROTOCOLS=${PROTOCOLS:-"loo random"}
 VARIANTS=${VARIANTS:-base,base-softmax,+attr,+codes,+attr+codes,+lang,+lang+id,+lang+attr}

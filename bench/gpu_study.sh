@@ -9,7 +9,7 @@
 set -euo pipefail
 STORE=$1; DATASET=$2; OUTDIR=$3
 SEEDS=${SEEDS:-3}
-EPOCHS=${EPOCHS:-100}
+EPOCHS=${EPOCHS:-60}
 GROUPS_=${VARIANT_GROUPS:-"base,base-softmax;base,+attr;base,+codes;base,+attr+codes;base,+lang;base,+lang+id;base,+lang+attr"}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
