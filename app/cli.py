@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +19,11 @@ def app_command(
     """Start the Streamlit dashboard (reads the store of $WORKBENCH_HOME, read-only)."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd))
+    # The server becomes this process: stopping `workbench app` (Ctrl-C, a supervisor's
+    # SIGTERM, a test's kill) stops the server, and no orphan keeps the port.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)
 
 
 def register(app: typer.Typer) -> None:

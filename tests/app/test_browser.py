@@ -41,6 +41,8 @@ def served(app_store, workbench_home):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=20)
+    with socket.socket() as s:  # `workbench app` was the server: nothing is left on the port
+        assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_two_pages_in_chromium(served, tmp_path):
