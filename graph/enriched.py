@@ -279,8 +279,9 @@ def build_enriched_graph(store: Store, dataset: str | None = None,
 
 
 # -- views --------------------------------------------------------------------------------
-def attach_nodes(store: Store, info: DatasetInfo, data: GraphData, kinds: str) -> None:
+def attach_nodes(store: Store, data: GraphData, kinds: str) -> None:
     """Add the enriched graph's nodes (``attributes``: all but codes; ``codes``; ``all``)."""
+    info = data.dataset
     built = store.con.execute("SELECT config FROM graph_builds WHERE dataset_id = ?",
                               [info.dataset_id]).fetchone()
     if built is None:
@@ -310,18 +311,19 @@ def attach_nodes(store: Store, info: DatasetInfo, data: GraphData, kinds: str) -
             data.sources[f"graph:{key}"] = config[key]
 
 
-def attach_text(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
-    job_id, matrix = item_text_embeddings(store, info, pins.get(f"embed:{ITEM_TEXT}"))
+def attach_text(store: Store, data: GraphData) -> None:
+    job_id, matrix = item_text_embeddings(store, data.dataset,
+                                          data.pins.get(f"embed:{ITEM_TEXT}"))
     data.item_text = matrix
     data.sources[f"embed:{ITEM_TEXT}"] = job_id
 
 
 def _view(kinds: str | None, text: bool):
-    def extend(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
+    def extend(store: Store, data: GraphData) -> None:
         if kinds:
-            attach_nodes(store, info, data, kinds)
+            attach_nodes(store, data, kinds)
         if text:
-            attach_text(store, info, data, pins)
+            attach_text(store, data)
     return extend
 
 

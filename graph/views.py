@@ -133,8 +133,8 @@ class ViewSpec:
     name: str
     summary: str
     # adds the view's parts to the base data (reads what it needs through the enrichment
-    # side's functions); ``pins`` are job ids the user fixed, by source name
-    extend: Callable[[Store, DatasetInfo, GraphData, dict[str, str]], None] | None = None
+    # side's functions, honouring ``data.pins``, and records the jobs in ``data.sources``)
+    extend: Callable[[Store, GraphData], None] | None = None
 
 
 def _load_enriched() -> None:
@@ -185,7 +185,7 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
         train_csr=HeldOut.from_pairs(tu, ti, n_u), pins=dict(pins or {}),
     )
     if spec.extend is not None:
-        spec.extend(store, info, data, pins or {})
+        spec.extend(store, data)
     return data
 
 
@@ -269,24 +269,24 @@ def node_features(store: Store, info: DatasetInfo, pins: dict | None = None,
 
 
 # -- the built-in views --------------------------------------------------------------------
-def _with_triples(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
-    data.sources["edges"], data.extra_triples = synthetic_triples(store, info, pins.get("edges"))
+def _with_triples(store: Store, data: GraphData) -> None:
+    data.sources["edges"], data.extra_triples = synthetic_triples(store, data.dataset,
+                                                                  data.pins.get("edges"))
 
 
-def _with_propagated_triples(store: Store, info: DatasetInfo, data: GraphData,
-                             pins: dict) -> None:
-    _with_triples(store, info, data, pins)
+def _with_propagated_triples(store: Store, data: GraphData) -> None:
+    _with_triples(store, data)
     data.extra_edges = data.extra_triples[:2].clone()
 
 
-def _with_features(store: Store, info: DatasetInfo, data: GraphData, pins: dict) -> None:
-    data.features, data.feature_mask = node_features(store, info, pins, data.sources)
+def _with_features(store: Store, data: GraphData) -> None:
+    data.features, data.feature_mask = node_features(store, data.dataset, data.pins,
+                                                     data.sources)
 
 
-def _with_triples_and_features(store: Store, info: DatasetInfo, data: GraphData,
-                               pins: dict) -> None:
-    _with_triples(store, info, data, pins)
-    _with_features(store, info, data, pins)
+def _with_triples_and_features(store: Store, data: GraphData) -> None:
+    _with_triples(store, data)
+    _with_features(store, data)
 
 
 register_view(ViewSpec("base", "training interactions only"))
