@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
-from workbench import runs
 from workbench.errors import ConfigError
 from workbench.graph.evaluate import per_user_metrics
 from workbench.graph.significance import paired_bootstrap
@@ -113,18 +112,15 @@ def run_variant(store: Store, data: GraphData, variant: str, config: TrainConfig
                 cold: HeldOut, tuned: dict) -> _Scored:
     """Train one variant with ``config`` and score it, overall and on cold items."""
     result = Trainer(store, config, data).fit()
-    user_emb, item_emb = runs.load_embeddings(store, result.run_id)
-    exclude = [data.train_csr, data.valid]
-    per_user = {}
+    _, cold_metrics = per_user_metrics(*result.embeddings, cold, [data.train_csr, data.valid],
+                                       config.ks)
     out = {"variant": variant, "seed": config.seed, "run_id": result.run_id, "tuned": tuned,
            "best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
-           "n_cold_pairs": len(cold)}
-    for part, truth in (("test", data.test), ("cold", cold)):
-        _, metrics = per_user_metrics(user_emb, item_emb, truth, exclude, config.ks)
-        for m in METRICS:
-            per_user[f"{part} {m}"] = metrics.get(m, np.zeros(0))
-        if part == "cold":
-            out["cold_test"] = {m: float(v.mean()) for m, v in metrics.items() if len(v)}
+           "n_cold_pairs": len(cold),
+           "cold_test": {m: float(v.mean()) for m, v in cold_metrics.items() if len(v)}}
+    per_user = {f"{part} {m}": metrics.get(m, np.zeros(0))
+                for part, metrics in (("test", result.test_per_user), ("cold", cold_metrics))
+                for m in METRICS}
     return _Scored(out, per_user)
 
 
@@ -139,10 +135,8 @@ def check_variants(store: Store, dataset: str | None, config: TrainConfig,
         spec = VARIANTS[v]
         if spec.view not in views:
             views[spec.view] = load_graph(store, dataset, spec.view)
-        for value in next(iter(spec.grid.values()), [None]):
-            tuned = {next(iter(spec.grid)): value} if spec.grid else {}
-            configured_losses(store, variant_config(config, v, config.seed, tuned),
-                              views[spec.view])
+        # the grid only changes a weight: one check per variant covers its views and losses
+        configured_losses(store, variant_config(config, v, config.seed), views[spec.view])
     return views
 
 

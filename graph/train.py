@@ -15,9 +15,10 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ from torch import Tensor
 from torch_geometric.seed import seed_everything
 
 from workbench import runs
-from workbench.graph.evaluate import evaluate
+from workbench.graph.evaluate import evaluate, per_user_metrics
 from workbench.graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_largest, score_pairs
 from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
 from workbench.graph.models.registry import ModelSpec, model_spec
@@ -149,6 +150,10 @@ class RunResult:
     test: dict[str, float]
     wall_s: float
     epochs_run: int
+    # per test user (in ``data.test.users_with_items()`` order), for paired comparisons
+    test_per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    # the stored (user, item) embeddings of the best epoch, on the CPU
+    embeddings: tuple[Tensor, Tensor] | None = None
 
 
 def build_model(config: TrainConfig, data: GraphData) -> torch.nn.Module:
@@ -227,11 +232,17 @@ class Trainer:
     def test(self, user_emb: Tensor | None = None, item_emb: Tensor | None = None
              ) -> dict[str, float]:
         """Test metrics; training and validation items excluded."""
+        return {name: float(values.mean()) if len(values) else 0.0
+                for name, values in self.test_per_user(user_emb, item_emb).items()}
+
+    def test_per_user(self, user_emb: Tensor | None = None, item_emb: Tensor | None = None
+                      ) -> dict[str, np.ndarray]:
+        """Each test user's metrics (the users of ``data.test`` with held-out items)."""
         if user_emb is None or item_emb is None:
             user_emb, item_emb = self.final_embeddings()
-        return evaluate(user_emb, item_emb, self.data.test,
-                        [self.data.train_csr, self.data.valid], self.config.ks,
-                        self.config.eval_batch_size)
+        return per_user_metrics(user_emb, item_emb, self.data.test,
+                                [self.data.train_csr, self.data.valid], self.config.ks,
+                                self.config.eval_batch_size)[1]
 
     def augmented_loss(self, user_emb: Tensor, item_emb: Tensor, batch_size: int) -> Tensor:
         """BPR on a random draw of the view's synthetic triples, largest losses pruned.
@@ -314,14 +325,16 @@ class Trainer:
         try:
             best_epoch, best_valid, epochs = self._fit_epochs(run_id)
             user_emb, item_emb = self.final_embeddings()  # propagate once for test and store
-            test = self.test(user_emb, item_emb)
+            per_user = self.test_per_user(user_emb, item_emb)
+            test = {name: float(values.mean()) for name, values in per_user.items()}
             wall = time.perf_counter() - start
             runs.finish(self.store, run_id, best_epoch, best_valid, test, wall,
                         user_emb, item_emb)
         except BaseException as exc:
             runs.fail(self.store, run_id, f"{type(exc).__name__}: {exc}")
             raise
-        return RunResult(run_id, best_epoch, best_valid, test, wall, epochs)
+        return RunResult(run_id, best_epoch, best_valid, test, wall, epochs, per_user,
+                         (user_emb.cpu(), item_emb.cpu()))
 
     def _fit_epochs(self, run_id: str) -> tuple[int | None, dict, int]:
         cfg = self.config
