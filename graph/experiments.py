@@ -146,6 +146,9 @@ def run_ablation(store: Store, dataset: str | None, config: TrainConfig, seeds: 
                  on_run: Callable[[dict], None] | None = None) -> tuple[str, pl.DataFrame]:
     """Run the ablation; returns the experiment id and the printed table."""
     variants = variants or list(LLM_VARIANTS)
+    if baseline not in variants:
+        raise ConfigError(f"the baseline {baseline!r} is not among the variants "
+                          f"({', '.join(variants)}): add it, or name another with --baseline")
     views = check_variants(store, dataset, config, variants)
     info = store.dataset(dataset)
     any_view = next(iter(views.values()))

@@ -184,3 +184,9 @@ def test_llm_attribute_fields_become_nodes_with_their_job(shop):
         ("llm:key_features", "matte", 2)]
     assert set(nodes["source"]) == {"job:item-attributes-y"}
     # "unknown" is no value, and "Hair" is on one item only
+
+
+def test_an_unknown_attribute_job_is_refused(shop):
+    with pytest.raises(StoreError, match="unknown job 'item-attributes-nope'"):
+        build_enriched_graph(shop, attribute_job="item-attributes-nope", code_levels=0)
+    assert shop.con.execute("SELECT count(*) FROM graph_builds").fetchone()[0] == 0

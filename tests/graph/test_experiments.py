@@ -96,3 +96,9 @@ def test_unknown_variant_is_refused_before_training(toy_store):
     with pytest.raises(ValueError, match=r"unknown variants \['\+magic'\]"):
         run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["base", "+magic"])
     assert toy_store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_baseline_outside_the_variants_is_refused_before_training(toy_store):
+    with pytest.raises(ValueError, match="baseline 'base' is not among the variants"):
+        run_ablation(toy_store, None, TrainConfig(**FAST), [1], variants=["+con"])
+    assert toy_store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0

@@ -1,3 +1,4 @@
+import pytest
 from typer.testing import CliRunner
 
 from workbench.data import TOY_DIR
@@ -74,7 +75,7 @@ def test_train_on_an_absent_gpu_is_one_clear_line(workbench_home):
     import torch
 
     if torch.cuda.is_available():
-        return  # the message is for machines without one
+        pytest.skip("the message is for machines without a GPU")
     assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
     result = runner.invoke(app, ["train", "--device", "cuda", "--epochs", "1"])
     assert result.exit_code == 1
