@@ -13,10 +13,10 @@ from workbench.graph.ingest import ColumnMap, IngestError, IngestOptions, ingest
 from workbench.graph.ingest.formats import formats
 from workbench.graph.splits import SplitConfig
 from workbench.graph.enriched import build_enriched_graph
-from workbench.graph.graph_stats import enriched_stats
+from workbench.graph.graph_stats import EnrichedStats, enriched_stats
 from workbench.graph.stats import dataset_stats
 from workbench.console import console, fail, open_store, read_store
-from workbench.store import StoreError
+from workbench.store import DatasetInfo, StoreError
 from workbench.settings import get_settings
 
 def ingest_command(
@@ -98,10 +98,11 @@ def stats_command(
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
         = None,
 ) -> None:
-    """Counts, density, degree quantiles per split, and items without a title."""
+    """Counts, density, degree quantiles per split, and the enriched graph's statistics."""
     try:
         with read_store() as store:
             stats = dataset_stats(store, dataset)
+            enriched = enriched_stats(store, stats.info)
     except StoreError as exc:
         fail(str(exc))
     info = stats.info
@@ -116,12 +117,10 @@ def stats_command(
                       " ".join(f"{v:g}" for v in s.user_degree),
                       " ".join(f"{v:g}" for v in s.item_degree))
     console.print(table)
-    show_enriched(stats.info)
+    show_enriched(info, enriched)
 
 
-def show_enriched(info) -> None:  # noqa: ANN001
-    with read_store() as store:
-        enriched = enriched_stats(store, info)
+def show_enriched(info: DatasetInfo, enriched: EnrichedStats | None) -> None:
     if enriched is None:
         console.print("no enriched graph yet (`workbench graph build`)")
         return

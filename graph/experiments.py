@@ -82,8 +82,6 @@ VARIANTS = {
                     summary="edges, features, MAE, Con and Gen at the papers' weights"),
 }
 LLM_VARIANTS = ["base", "+edges", "+feat", "+con", "+gen", "+all"]
-GRAPH_VARIANTS = ["base", "base-softmax", "+attr", "+codes", "+attr+codes", "+lang",
-                  "+lang+id", "+lang+attr"]
 
 
 def cold_truth(truth: HeldOut, train_items: np.ndarray, num_items: int,

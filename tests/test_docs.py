@@ -67,6 +67,9 @@ def test_readme_quick_commands_run_on_toy_data(workbench_home):
     result = runner.invoke(app, ["graph", "build", "--codebook-size", "4"])
     assert result.exit_code == 0, result.output
     assert "enriched graph of toy" in result.output
+    result = runner.invoke(app, ["stats"])
+    assert result.exit_code == 0, result.output
+    assert "connected components" in result.output and "code:1" in result.output
     result = runner.invoke(app, ["experiment", "ablation", "--variants",
                                  "base,base-softmax,+lang,+attr", "--seeds", "2", "--epochs",
                                  "2", "--set", "min_epochs=1", "--set", "eval_every=1",
