@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from workbench.errors import ConfigError
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 
@@ -17,6 +20,10 @@ def app_command(
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
 ) -> None:
     """Start the Streamlit dashboard (reads the store of $WORKBENCH_HOME, read-only)."""
+    missing = [m for m in ("streamlit", "altair") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"the dashboard needs {' and '.join(missing)}: "
+                          "pip install 'enrichment-workbench[app]'")
     cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"]
     # The server becomes this process: stopping `workbench app` (Ctrl-C, a supervisor's
