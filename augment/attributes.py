@@ -8,6 +8,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.augment.jobs import WorkItem
+from workbench.augment.outputs import find_job
 from workbench.augment.prompts import load_template
 from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.augment.schemas import ATTRIBUTE_SCHEMAS
@@ -61,11 +62,13 @@ class ItemAttributesJob:
 
 
 def latest_attributes(store: Store, dataset_id: int) -> dict[int, dict]:
-    """Item attributes of the most recent item-attributes job of a dataset (may be empty)."""
-    rows = store.con.execute(
-        "SELECT a.item_idx, a.attributes FROM item_attributes a WHERE a.job_id = ("
-        "  SELECT job_id FROM jobs WHERE dataset_id = ? AND kind = 'item-attributes' "
-        "  ORDER BY updated_at DESC LIMIT 1)", [dataset_id]).fetchall()
+    """Item attributes of the newest item-attributes job of a dataset with output (may be
+    empty)."""
+    job_id = find_job(store, dataset_id, "item-attributes")
+    if job_id is None:
+        return {}
+    rows = store.con.execute("SELECT item_idx, attributes FROM item_attributes WHERE job_id = ?",
+                             [job_id]).fetchall()
     return {idx: json.loads(attrs) for idx, attrs in rows}
 
 

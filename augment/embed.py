@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from workbench import logs
+from workbench.augment.outputs import find_job
 from workbench.augment.registry import JobKindSpec, register_job_kind
 from workbench.store import Store, StoreError
 
@@ -111,8 +112,9 @@ def source_texts(store: Store, source_job: dict) -> pl.DataFrame:
     return frame.select("entity", "entity_idx").with_columns(pl.Series("text", texts))
 
 
-def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
-    """The source to embed: the latest job of ``kind``, or for ``item-text`` the items."""
+def latest_job(store: Store, dataset_id: int, kind: str, job_id: str | None = None) -> dict:
+    """The source to embed: ``job_id`` or the newest job of ``kind`` with output, or for
+    ``item-text`` the items themselves."""
     if kind == ITEM_TEXT:
         n = store.con.execute(
             "SELECT count(*) FROM items WHERE dataset_id = ? AND (nullif(trim(title), '') "
@@ -129,10 +131,11 @@ def latest_job(store: Store, dataset_id: int, kind: str) -> dict:
                 "dataset_id": dataset_id}
     if kind not in SOURCE_KINDS:
         raise StoreError(f"cannot embed {kind!r}; sources: {', '.join(SOURCE_KINDS)}")
-    rows = store.con.execute("SELECT * FROM jobs WHERE dataset_id = ? AND kind = ? "
-                             "ORDER BY updated_at DESC LIMIT 1", [dataset_id, kind]).fetchall()
-    if not rows:
-        raise StoreError(f"no {kind} job for this dataset yet: run `workbench augment {kind}`")
+    found = find_job(store, dataset_id, kind, job_id=job_id)
+    if found is None:
+        raise StoreError(f"no {kind} job with output for this dataset yet: run "
+                         f"`workbench augment {kind}`")
+    rows = store.con.execute("SELECT * FROM jobs WHERE job_id = ?", [found]).fetchall()
     return dict(zip([d[0] for d in store.con.description], rows[0]))
 
 

@@ -305,6 +305,7 @@ def attach_nodes(store: Store, data: GraphData, kinds: str) -> None:
     data.item_node_edges = torch.from_numpy(np.stack([
         edges["item_idx"].astype(np.int64), remap[edges["node_idx"]]]))
     data.extra_node_names = [f"{t}={v}" for t, v in zip(nodes["node_type"], nodes["value"])]
+    data.extra_node_types = nodes["node_type"].to_list()
     config = json.loads(built[0])
     for key in ("attribute_job", "embed_job"):
         if config.get(key) and (kinds != "codes" or key == "embed_job"):

@@ -123,8 +123,10 @@ def run_variant(store: Store, data: GraphData, variant: str, config: TrainConfig
 
 
 def check_variants(store: Store, dataset: str | None, config: TrainConfig,
-                   variants: list[str]) -> dict[str, GraphData]:
-    """Every variant's view, losses and settings, built before any training (fail early)."""
+                   variants: list[str], pins: dict[str, str] | None = None
+                   ) -> dict[str, GraphData]:
+    """Every variant's view, losses and settings, built before any training (fail early).
+    Each view is loaded once, so every run of a variant reads the same enrichment jobs."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ConfigError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
@@ -132,7 +134,7 @@ def check_variants(store: Store, dataset: str | None, config: TrainConfig,
     for v in variants:
         spec = VARIANTS[v]
         if spec.view not in views:
-            views[spec.view] = load_graph(store, dataset, spec.view)
+            views[spec.view] = load_graph(store, dataset, spec.view, pins=pins)
         # the grid only changes a weight: one check per variant covers its views and losses
         configured_losses(store, variant_config(config, v, config.seed), views[spec.view])
     return views
@@ -141,13 +143,15 @@ def check_variants(store: Store, dataset: str | None, config: TrainConfig,
 def run_ablation(store: Store, dataset: str | None, config: TrainConfig, seeds: list[int],
                  variants: list[str] | None = None, cold_max_degree: int = 5,
                  tune: bool = True, baseline: str = "base", n_boot: int = 2000,
-                 on_run: Callable[[dict], None] | None = None) -> tuple[str, pl.DataFrame]:
-    """Run the ablation; returns the experiment id and the printed table."""
+                 on_run: Callable[[dict], None] | None = None,
+                 pins: dict[str, str] | None = None) -> tuple[str, pl.DataFrame]:
+    """Run the ablation; returns the experiment id and the printed table. ``pins`` fixes the
+    enrichment jobs the views read; the jobs used are recorded once, in the experiment."""
     variants = variants or list(LLM_VARIANTS)
     if baseline not in variants:
         raise ConfigError(f"the baseline {baseline!r} is not among the variants "
                           f"({', '.join(variants)}): add it, or name another with --baseline")
-    views = check_variants(store, dataset, config, variants)
+    views = check_variants(store, dataset, config, variants, pins)
     info = store.dataset(dataset)
     any_view = next(iter(views.values()))
     cold = cold_truth(any_view.test, any_view.train[1].numpy(), any_view.num_items,

@@ -53,3 +53,20 @@ def dataset_stats(store: Store, name: str | None = None) -> DatasetStats:
         [did]).fetchone()[0]
     density = info.n_interactions / max(1, info.n_users * info.n_items)
     return DatasetStats(info, density, lacking, splits)
+
+
+def stats_record(stats: DatasetStats, enriched: object | None = None) -> dict:
+    """Dataset (and enriched-graph) statistics as plain JSON-ready values."""
+    from dataclasses import asdict
+
+    out = {"dataset": asdict(stats.info), "density": stats.density,
+           "items_without_title": stats.items_without_title,
+           "degree_quantiles": list(QUANTILES),
+           "splits": [asdict(s) for s in stats.splits], "enriched_graph": None}
+    if enriched is not None:
+        out["enriched_graph"] = {
+            "components": enriched.n_components,
+            "largest_component_items": enriched.largest_component_items,
+            "items_without_nodes": enriched.items_without_nodes,
+            "node_types": enriched.by_type.to_dicts(), "hubs": enriched.hubs.to_dicts()}
+    return out

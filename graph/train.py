@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.seed import seed_everything
@@ -122,6 +122,17 @@ class TrainConfig(BaseModel):
         on = [("con", self.contrast_weight), ("gen", self.generative_weight),
               ("mae", self.mae_weight)]
         return [self.loss] + [name for name, weight in on if weight]
+
+
+def make_config(**settings: object) -> TrainConfig:
+    """A :class:`TrainConfig`; invalid or unknown settings are one :class:`ConfigError`
+    naming each (the message the CLI prints)."""
+    try:
+        return TrainConfig(**settings)
+    except ValidationError as exc:
+        raise ConfigError("invalid training settings: " + "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
 
 @dataclass
@@ -383,7 +394,9 @@ def resolve_device(name: str) -> torch.device:
 
 def train(store: Store, config: TrainConfig, dataset: str | None = None, view: str = "base",
           extra_losses: Sequence[LossTerm] = (),
-          on_epoch: Callable[[int, float, dict | None], None] | None = None) -> RunResult:
-    """Load the view (failing clearly before any work), train, record, and return the run."""
-    data = load_graph(store, dataset, view)
+          on_epoch: Callable[[int, float, dict | None], None] | None = None,
+          pins: dict[str, str] | None = None) -> RunResult:
+    """Load the view (failing clearly before any work), train, record, and return the run.
+    ``pins`` fixes the enrichment jobs the view reads (see :func:`~workbench.graph.views.pin`)."""
+    data = load_graph(store, dataset, view, pins=pins)
     return Trainer(store, config, data, extra_losses, on_epoch).fit()

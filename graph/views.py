@@ -9,7 +9,7 @@ keep this shape: they only add ``extra_triples`` / ``extra_edges`` / node featur
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +72,7 @@ class GraphData:
     num_extra_nodes: int = 0
     item_node_edges: Tensor = field(default_factory=lambda: torch.empty(2, 0, dtype=torch.long))
     extra_node_names: list[str] = field(default_factory=list)
+    extra_node_types: list[str] = field(default_factory=list)
     # a text embedding of every item (language-initialized item representations)
     item_text: Tensor | None = None
     # which enrichment jobs fed this view: {"edges": job_id, ...} (the run's provenance)
@@ -187,6 +188,28 @@ def load_graph(store: Store, dataset: str | None = None, view: str = "base",
     if spec.extend is not None:
         spec.extend(store, data)
     return data
+
+
+def pin(store: Store, dataset: str | None = None, edges_job: str | None = None,
+        features_jobs: Sequence[str] = ()) -> dict[str, str]:
+    """Pins for :func:`load_graph` from job ids: the edges job, and embedding jobs (each
+    filed under the source it embeds: ``embed:user-profiles``, ``embed:item-text``...).
+    Unknown jobs, jobs of another dataset or kind, and two jobs of one source are errors."""
+    info = store.dataset(dataset)
+    pins: dict[str, str] = {}
+    if edges_job:
+        pins["edges"] = find_job(store, info.dataset_id, "edges", job_id=edges_job)
+    for job_id in features_jobs:
+        row = store.con.execute("SELECT kind, json_extract_string(manifest, '$.source_kind') "
+                                "FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+        if row is None or row[0] != "embed":
+            find_job(store, info.dataset_id, "embed", job_id=job_id)  # the precise error
+        key = f"embed:{row[1]}"
+        if key in pins:
+            raise ViewError(f"two embedding jobs of {row[1]} pinned ({pins[key]}, {job_id}): "
+                            "pin one")
+        pins[key] = find_job(store, info.dataset_id, "embed", job_id=job_id)
+    return pins
 
 
 def synthetic_triples(store: Store, info: DatasetInfo, job_id: str | None = None

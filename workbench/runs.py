@@ -80,15 +80,33 @@ def fail(store: Store, run_id: str, error: str) -> None:
 
 
 def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
-    """Runs, newest first; a ``running`` row whose process is gone reads ``interrupted``."""
+    """Runs, newest first, one column per metric (``valid_recall@20``, ``test_ndcg@20``...);
+    ``sources`` maps each input the run's view read to its job id (JSON text). A ``running``
+    row whose process is gone reads ``interrupted``."""
     frame = store.frame(
         "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, "
         "r.best_epoch, r.valid_metrics, r.test_metrics, r.wall_s, r.sources, r.pid, r.host, "
-        "r.started_at "
+        "r.started_at, r.finished_at "
         "FROM runs r JOIN datasets d USING (dataset_id) "
         "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",
         [dataset_id, dataset_id])
-    return live_status(frame)
+    metrics: dict[str, list] = {}
+    for part in ("valid", "test"):
+        decoded = [json.loads(v or "{}") for v in frame[f"{part}_metrics"]]
+        for name in sorted({k for d in decoded for k in d}, key=_metric_order):
+            metrics[f"{part}_{name}"] = [d.get(name) for d in decoded]
+    frame = frame.drop("valid_metrics", "test_metrics").with_columns(
+        pl.Series(name, values, dtype=pl.Float64) for name, values in metrics.items())
+    frame = frame.with_columns(pl.col("sources").fill_null("{}"))
+    return live_status(frame).select(
+        [c for c in frame.columns if c not in ("pid", "host", "sources", "started_at",
+                                              "finished_at")]
+        + ["sources", "started_at", "finished_at"])
+
+
+def _metric_order(name: str) -> tuple[str, int]:
+    metric, _, k = name.partition("@")
+    return metric, int(k) if k.isdigit() else 0
 
 
 def get_run(store: Store, run_id: str) -> dict:

@@ -135,3 +135,16 @@ def test_long_prompts_batch_with_chunked_prefill(tiny_engine):
                                 Choice, seed_offset=1)
         for out in outs:
             Choice.model_validate_json(out.text)
+
+
+def test_an_llm_job_through_the_python_api(tiny_engine, workbench_home):
+    import workbench as wb
+    from workbench.data import TOY_DIR
+
+    ws = wb.Workspace(engine=tiny_engine)  # the session's engine: vLLM holds one per process
+    ws.ingest(TOY_DIR)
+    report = ws.augment("item-attributes", limit=4, chunk_size=4, max_attempts=1)
+    assert report.n_total == 4 and report.output_tokens > 0
+    jobs = ws.jobs()
+    assert jobs["job_id"].to_list() == [report.job_id] and jobs["status"][0] == "done"
+    assert jobs["n_done"][0] + jobs["n_rejected"][0] == 4

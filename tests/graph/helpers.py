@@ -9,10 +9,10 @@ import torch
 from workbench.graph.train import Batch
 
 
-def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None):
+def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None, job_id=None):
     """An embed job over every other entity: the rest have no profile."""
     source_kind = source_kind or f"{entity}-profiles"
-    job_id = f"embed-{source_kind}"
+    job_id = job_id or f"embed-{source_kind}"
     store.con.execute(
         "INSERT INTO jobs (job_id, dataset_id, kind, status, model, manifest, n_total, n_done) "
         "VALUES (?, 1, 'embed', 'done', 'fake', ?, ?, ?)",
