@@ -21,11 +21,14 @@ PAGE_SIZE = 50
 class Reader:
     """Runs read-only queries against one store file."""
 
-    def __init__(self, path: Path, retries: int = 120, wait_s: float = 0.25) -> None:
+    def __init__(self, path: Path, retries: int = 120, wait_s: float = 0.25,
+                 upgrade: bool = True) -> None:
         self.path, self.retries, self.wait_s = Path(path), retries, wait_s
+        self.upgrade = upgrade
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
-        with Store.open_read_only(self.path, self.retries, self.wait_s) as store:
+        with Store.open_read_only(self.path, self.retries, self.wait_s,
+                                  upgrade=self.upgrade) as store:
             return store.frame(sql, params)
 
     def value(self, sql: str, params: list | None = None):
@@ -45,12 +48,17 @@ class Reader:
             [dataset_id])
 
     def degree_histogram(self, dataset_id: int, column: str) -> pl.DataFrame:
-        """Counts of users (or items) per training degree, in log2 buckets."""
+        """Counts of users (or items) per training degree, in log2 buckets (``degree_from``
+        1, 2, 4, ...; ``bucket`` its label "1", "2-3", "4-7"...), in numeric order."""
         col = {"user": "user_idx", "item": "item_idx"}[column]
-        return self.frame(
+        frame = self.frame(
             f"SELECT CAST(power(2, floor(log2(d))) AS INTEGER) AS degree_from, count(*) AS n "
             f"FROM (SELECT count(*) AS d FROM interactions WHERE dataset_id = ? AND "
             f"split = 'train' GROUP BY {col}) GROUP BY 1 ORDER BY 1", [dataset_id])
+        return frame.with_columns(pl.when(pl.col("degree_from") == 1).then(pl.lit("1"))
+                                  .otherwise(pl.format("{}-{}", "degree_from",
+                                                       pl.col("degree_from") * 2 - 1))
+                                  .alias("bucket"))
 
     def coverage(self, dataset_id: int) -> dict[str, int]:
         row = self.frame(
@@ -106,6 +114,23 @@ class Reader:
         return self.value("SELECT user_idx FROM users WHERE dataset_id = ? AND user_key = ?",
                           [dataset_id, user_key])
 
+    def users_with_history(self, dataset_id: int, limit: int = 200) -> pl.DataFrame:
+        """Users to pick from: those with the most training interactions first."""
+        return self.frame(
+            "SELECT u.user_key, count(*) AS train_interactions FROM interactions i JOIN users u "
+            "USING (dataset_id, user_idx) WHERE i.dataset_id = ? AND i.split = 'train' "
+            "GROUP BY u.user_key ORDER BY train_interactions DESC, u.user_key LIMIT ?",
+            [dataset_id, limit])
+
+    def train_items(self, dataset_id: int, user_idx: int) -> set[int]:
+        frame = self.frame("SELECT item_idx FROM interactions WHERE dataset_id = ? AND "
+                           "user_idx = ? AND split = 'train'", [dataset_id, user_idx])
+        return set(frame["item_idx"].to_list())
+
+    def items_by_idx(self, dataset_id: int, item_idx: list[int]) -> pl.DataFrame:
+        return self.frame("SELECT item_idx, item_key, title FROM items WHERE dataset_id = ? "
+                          "AND item_idx IN (SELECT unnest(?))", [dataset_id, item_idx])
+
     def user_history(self, dataset_id: int, user_idx: int, split: str = "train",
                      page: int = 0) -> pl.DataFrame:
         return self.frame(
@@ -149,7 +174,7 @@ class Reader:
             "CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE) AS valid_recall20, "
             "CAST(json_extract(test_metrics, '$.\"recall@20\"') AS DOUBLE) AS test_recall20, "
             "CAST(json_extract(test_metrics, '$.\"ndcg@20\"') AS DOUBLE) AS test_ndcg20, "
-            "wall_s, started_at, pid, host FROM runs WHERE dataset_id = ? "
+            "wall_s, sources, started_at, pid, host FROM runs WHERE dataset_id = ? "
             "ORDER BY started_at DESC", [dataset_id]))
 
     def run_curve(self, run_id: str) -> pl.DataFrame:
@@ -157,10 +182,12 @@ class Reader:
             "SELECT epoch, loss, CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE)"
             " AS valid_recall20 FROM run_epochs WHERE run_id = ? ORDER BY epoch", [run_id])
 
-    def latest_ablation(self, dataset_id: int) -> tuple[str, list[dict], list[dict]] | None:
+    def latest_ablation(self, dataset_id: int
+                        ) -> tuple[str, list[dict], list[dict], dict[str, dict]] | None:
         """The newest ablation: its id, the runs of each variant's chosen setting (tuning
-        runs at other grid values left out) and its summary (intervals; empty if older)."""
-        frame = self.frame("SELECT experiment_id, results, summary FROM experiments WHERE "
+        runs at other grid values left out), its summary (intervals; empty if older) and the
+        enrichment jobs each variant's view read."""
+        frame = self.frame("SELECT experiment_id, results, summary, config FROM experiments WHERE "
                            "dataset_id = ? AND kind = 'ablation' ORDER BY created_at DESC "
                            "LIMIT 1", [dataset_id])
         if frame.height == 0:
@@ -170,7 +197,8 @@ class Reader:
         chosen = {s["variant"]: s.get("tuned", {}) for s in summary}
         kept = [r for r in results
                 if r["variant"] not in chosen or r.get("tuned", {}) == chosen[r["variant"]]]
-        return frame["experiment_id"][0], kept, summary
+        inputs = json.loads(frame["config"][0] or "{}").get("sources", {})
+        return frame["experiment_id"][0], kept, summary, inputs
 
     def graph_node_counts(self, dataset_id: int) -> pl.DataFrame:
         """The enriched graph's node and item-edge counts per node type (empty if none)."""
@@ -192,6 +220,11 @@ class Reader:
             "FROM graph_edges e JOIN graph_nodes n USING (dataset_id, node_idx) "
             "WHERE e.dataset_id = ? AND e.item_idx = ? ORDER BY n.node_type, n.value",
             [item_idx, k, dataset_id, item_idx])
+
+    def run_sources(self, run_id: str) -> dict[str, str]:
+        """The enrichment jobs a run's view read, by source (its provenance)."""
+        return json.loads(self.value("SELECT sources FROM runs WHERE run_id = ?", [run_id])
+                          or "{}")
 
     def run_metrics(self, run_id: str) -> dict:
         row = self.frame("SELECT valid_metrics, test_metrics FROM runs WHERE run_id = ?",

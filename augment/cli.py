@@ -13,8 +13,9 @@ from rich.table import Table
 from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
 from workbench.augment.jobs import JobKind, JobReport, JobRunner
 from workbench.augment.registry import JobKindSpec, build_kind, job_kinds
-from workbench.console import console, fail, open_store, read_store
-from workbench.store import StoreError, live_status
+from workbench.augment.outputs import list_jobs
+from workbench.console import AsCsv, AsJson, console, emit, fail, open_store, read_store
+from workbench.store import StoreError
 from workbench.settings import get_settings
 
 model_app = typer.Typer(help="Prepare and inspect LLMs.", no_args_is_help=True)
@@ -138,6 +139,9 @@ def embed_command(
              "user-profiles, item-profiles or item-attributes (the latest such job).")]
         = "user-profiles",
     dataset: Dataset = None,
+    job: Annotated[Optional[str], typer.Option(
+        help="The job whose text to embed (default: the newest of --source with output).")]
+        = None,
 ) -> None:
     """Embed item text or generated text with a local text encoder (all-MiniLM-L6-v2)."""
     from workbench.augment.embed import TextEncoder, embed_job, latest_job
@@ -145,32 +149,30 @@ def embed_command(
     with open_store() as store:
         try:
             info = store.dataset(dataset)
-            job = latest_job(store, info.dataset_id, source)
+            job = latest_job(store, info.dataset_id, source, job)
             job_id, written = embed_job(store, TextEncoder(), job)
         except (StoreError, FileNotFoundError) as exc:
             fail(str(exc))
     console.print(f"job [bold]{job_id}[/bold]: {written} new embeddings of {source}")
 
 
-def jobs_command(dataset: Dataset = None) -> None:
+def jobs_command(dataset: Dataset = None, as_json: AsJson = False, as_csv: AsCsv = False
+                 ) -> None:
     """List enrichment jobs with status, progress, rejected attempts and throughput."""
     with read_store() as store:
-        try:
-            did = store.dataset(dataset).dataset_id if dataset else None
-        except StoreError as exc:
-            fail(str(exc))
-        frame = store.frame(
-            "SELECT job_id, kind, status, model, prompt_version, n_done, n_total, n_rejected, "
-            "n_output_tokens, llm_s, updated_at, pid, host FROM jobs "
-            "WHERE ? IS NULL OR dataset_id = ? ORDER BY created_at", [did, did])
-        frame = live_status(frame)  # a killed job reads interrupted (rerun to resume)
-    table = Table("job", "kind", "status", "model", "prompt", "done", "rejected", "tok/s")
-    for r in frame.iter_rows(named=True):
-        rate = r["n_output_tokens"] / r["llm_s"] if r["llm_s"] else 0
-        table.add_row(r["job_id"], r["kind"], r["status"], r["model"], r["prompt_version"] or "-",
-                      f"{r['n_done']}/{r['n_total']}", str(r["n_rejected"]),
-                      f"{rate:.0f}" if rate else "-")
-    console.print(table)
+        did = store.dataset(dataset).dataset_id if dataset else None
+        frame = list_jobs(store, did)  # a killed job reads interrupted (rerun to resume)
+
+    def table() -> Table:
+        out = Table("job", "kind", "status", "model", "prompt", "done", "rejected", "tok/s")
+        for r in frame.iter_rows(named=True):
+            out.add_row(r["job_id"], r["kind"], r["status"], r["model"],
+                        r["prompt_version"] or "-", f"{r['n_done']}/{r['n_total']}",
+                        str(r["n_rejected"]),
+                        f"{r['tokens_per_s']:.0f}" if r["tokens_per_s"] else "-")
+        return out
+
+    emit(frame, as_json, as_csv, table)
 
 
 def register(app: typer.Typer) -> None:

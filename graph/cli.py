@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -14,8 +15,9 @@ from workbench.graph.ingest.formats import formats
 from workbench.graph.splits import SplitConfig
 from workbench.graph.enriched import build_enriched_graph
 from workbench.graph.graph_stats import EnrichedStats, enriched_stats
-from workbench.graph.stats import dataset_stats
-from workbench.console import console, fail, open_store, read_store
+from workbench.graph.stats import dataset_stats, stats_record
+from workbench.console import (AsCsv, AsJson, console, emit, fail, open_store, print_json,
+                               read_store, with_choices)
 from workbench.store import DatasetInfo, StoreError
 from workbench.settings import get_settings
 
@@ -84,27 +86,34 @@ def ingest_command(
         f"{info.n_interactions:,} interactions ({time.perf_counter() - start:.1f} s)")
 
 
-def datasets_command() -> None:
+def datasets_command(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List the datasets in the store."""
     with read_store() as store:
-        table = Table("id", "name", "format", "users", "items", "interactions")
-        for d in store.datasets():
-            table.add_row(str(d.dataset_id), d.name, d.source_format, f"{d.n_users:,}",
-                          f"{d.n_items:,}", f"{d.n_interactions:,}")
-    console.print(table)
+        frame = pl.DataFrame([vars(d) for d in store.datasets()],
+                             schema=list(DatasetInfo.__dataclass_fields__))
+
+    def table() -> Table:
+        out = Table("id", "name", "format", "users", "items", "interactions")
+        for d in frame.iter_rows(named=True):
+            out.add_row(str(d["dataset_id"]), d["name"], d["source_format"], f"{d['n_users']:,}",
+                        f"{d['n_items']:,}", f"{d['n_interactions']:,}")
+        return out
+
+    emit(frame, as_json, as_csv, table)
 
 
 def stats_command(
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name (default: latest).")]
         = None,
+    as_json: AsJson = False,
 ) -> None:
     """Counts, density, degree quantiles per split, and the enriched graph's statistics."""
-    try:
-        with read_store() as store:
-            stats = dataset_stats(store, dataset)
-            enriched = enriched_stats(store, stats.info)
-    except StoreError as exc:
-        fail(str(exc))
+    with read_store() as store:
+        stats = dataset_stats(store, dataset)
+        enriched = enriched_stats(store, stats.info)
+    if as_json:
+        print_json(stats_record(stats, enriched))
+        return
     info = stats.info
     console.print(f"[bold]{info.name}[/bold] ({info.source_format}): {info.n_users:,} users, "
                   f"{info.n_items:,} items, {info.n_interactions:,} interactions, "
@@ -171,6 +180,7 @@ def build_command(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(graph_app, name="graph")
-    app.command("ingest")(ingest_command)
+    app.command("ingest")(with_choices(ingest_command, format=lambda: ["auto", *formats()],
+                                       split=lambda: ["random", "loo", "given"]))
     app.command("datasets")(datasets_command)
     app.command("stats")(stats_command)

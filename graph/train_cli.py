@@ -6,18 +6,23 @@ import json
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench import runs
-from workbench.console import console, fail, open_store, read_store
-from workbench.graph.evaluate import top_k
-from workbench.store import StoreError
+from workbench.console import (AsCsv, AsJson, console, emit, fail, open_store,
+                               print_json, read_store, with_choices)
 from workbench.graph.experiments import LLM_VARIANTS, VARIANTS
 from workbench.graph.models.registry import models
-from workbench.graph.train import TrainConfig, Trainer
-from workbench.graph.views import ViewError, load_graph, views
+from workbench.graph.recommend import recommend
+from workbench.graph.train import TrainConfig, Trainer, make_config
+from workbench.graph.views import load_graph, pin, views
+
+EdgesJob = Annotated[Optional[str], typer.Option(
+    help="Pin the edges job the view reads (default: the newest with output).")]
+FeaturesJob = Annotated[Optional[list[str]], typer.Option(
+    help="Pin an embedding job the view reads, filed under the source it embeds "
+         "(repeatable; default: the newest of each source).")]
 
 
 def parse_config(model: str, epochs: int | None, seed: int | None,
@@ -38,12 +43,7 @@ def parse_config(model: str, epochs: int | None, seed: int | None,
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    try:
-        return TrainConfig(**overrides)
-    except ValidationError as exc:
-        fail("invalid training settings: " + "; ".join(
-            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
-            + e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    return make_config(**overrides)
 
 
 def train_command(
@@ -61,6 +61,8 @@ def train_command(
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Any training setting, KEY=VALUE (repeatable), e.g. --set lr=0.002; "
                       "`workbench settings` lists them")] = None,
+    edges_job: EdgesJob = None,
+    features_job: FeaturesJob = None,
 ) -> None:
     """Train a model on a dataset's training split; select on validation; test once."""
     config = parse_config(model, epochs, seed, set_, device)
@@ -79,16 +81,14 @@ def train_command(
                                           if best["v"] is not None else "")
             progress.update(task, completed=epoch, status=shown)
 
-        try:
-            data = load_graph(store, dataset, view)  # fails clearly before any work
-            trainer = Trainer(store, config, data, on_epoch=on_epoch)
-            if not trainer.spec.trainable:  # nothing to train
+        pins = pin(store, dataset, edges_job, features_job or ())
+        data = load_graph(store, dataset, view, pins=pins)  # fails clearly before any work
+        trainer = Trainer(store, config, data, on_epoch=on_epoch)
+        if not trainer.spec.trainable:  # nothing to train
+            result = trainer.fit()
+        else:
+            with progress:
                 result = trainer.fit()
-            else:
-                with progress:
-                    result = trainer.fit()
-        except (StoreError, ViewError, ValueError) as exc:
-            fail(str(exc))
     console.print(f"run [bold]{result.run_id}[/bold]: best epoch {result.best_epoch}, "
                   f"{result.wall_s:.1f} s")
     table = Table("metric", "valid (best epoch)", "test")
@@ -99,61 +99,52 @@ def train_command(
 
 def runs_command(
     dataset: Annotated[Optional[str], typer.Option(help="Only this dataset's runs.")] = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
-    """List training runs with status and validation/test Recall@20 and NDCG@20."""
+    """List training runs with status, validation/test metrics and the jobs they read."""
     with read_store() as store:
-        try:
-            did = store.dataset(dataset).dataset_id if dataset else None
-        except StoreError as exc:
-            fail(str(exc))
+        did = store.dataset(dataset).dataset_id if dataset else None
         frame = runs.list_runs(store, did)
-    table = Table("run", "dataset", "model", "view", "losses", "inputs (jobs read)", "seed",
-                  "status", "best epoch", "valid R@20", "test R@20", "test N@20", "wall s")
-    for r in frame.iter_rows(named=True):
-        valid = json.loads(r["valid_metrics"] or "{}")
-        test = json.loads(r["test_metrics"] or "{}")
-        fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
-        inputs = ", ".join(json.loads(r["sources"] or "{}").values()) or "-"
-        table.add_row(r["run_id"], r["dataset"], r["model"], r["view"],
-                      r["objectives"] or "-", inputs, str(r["seed"]),
-                      r["status"], str(r["best_epoch"] or "-"), fmt(valid, "recall@20"),
-                      fmt(test, "recall@20"), fmt(test, "ndcg@20"),
-                      f"{r['wall_s']:.1f}" if r["wall_s"] else "-")
-    console.print(table)
+
+    def table() -> Table:
+        out = Table("run", "dataset", "model", "view", "losses", "inputs (jobs read)", "seed",
+                    "status", "best epoch", "valid R@20", "test R@20", "test N@20", "wall s")
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        for r in frame.iter_rows(named=True):
+            inputs = ", ".join(json.loads(r["sources"]).values()) or "-"
+            out.add_row(r["run_id"], r["dataset"], r["model"], r["view"],
+                        r["objectives"] or "-", inputs, str(r["seed"]), r["status"],
+                        str(r["best_epoch"] or "-"), fmt(r.get("valid_recall@20")),
+                        fmt(r.get("test_recall@20")), fmt(r.get("test_ndcg@20")),
+                        f"{r['wall_s']:.1f}" if r["wall_s"] else "-")
+        return out
+
+    if as_json and not as_csv:  # sources as an object, not JSON text
+        print_json([{**r, "sources": json.loads(r["sources"])} for r in frame.to_dicts()])
+        return
+    emit(frame, as_json, as_csv, table)
 
 
 def recommend_command(
     user: Annotated[str, typer.Argument(help="User id as in the source data.")],
     run: Annotated[str, typer.Option("--run", help="Run id (see `workbench runs`), or `latest`.")],
     k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """A user's top-K items from a finished run (training items excluded), with titles."""
     with read_store() as store:
-        try:
-            info = runs.get_run(store, run)
-            name = store.con.execute("SELECT name FROM datasets WHERE dataset_id = ?",
-                                     [info["dataset_id"]]).fetchone()[0]
-            row = store.con.execute("SELECT user_idx FROM users WHERE dataset_id = ? AND "
-                                    "user_key = ?", [info["dataset_id"], user]).fetchone()
-            if row is None:
-                fail(f"unknown user {user!r} in dataset {name!r}")
-            user_emb, item_emb = runs.load_embeddings(store, info["run_id"])
-            data = load_graph(store, name, require_valid=False)
-        except (StoreError, ViewError) as exc:
-            fail(str(exc))
-        import numpy as np
+        ranked = recommend(store, run, user, k)
 
-        ranked = top_k(user_emb, item_emb, np.array([row[0]]), k, [data.train_csr])[0]
-        held = set(data.valid.items[data.valid.indptr[row[0]]:data.valid.indptr[row[0] + 1]])
-        held |= set(data.test.items[data.test.indptr[row[0]]:data.test.indptr[row[0] + 1]])
-        names = {idx: (key, title) for idx, key, title in store.con.execute(
-            "SELECT item_idx, item_key, coalesce(title, '') FROM items WHERE dataset_id = ? AND "
-            "item_idx IN (SELECT unnest(?))", [info["dataset_id"], ranked.tolist()]).fetchall()}
-    table = Table("rank", "item", "title", "held out (valid/test)")
-    for rank, idx in enumerate(ranked.tolist(), start=1):
-        key, title = names[idx]
-        table.add_row(str(rank), key, title, "yes" if idx in held else "")
-    console.print(table)
+    def table() -> Table:
+        out = Table("rank", "item", "title", "held out (valid/test)")
+        for r in ranked.iter_rows(named=True):
+            out.add_row(str(r["rank"]), r["item"], r["title"] or "",
+                        "yes" if r["held_out"] else "")
+        return out
+
+    emit(ranked, as_json, as_csv, table)
 
 
 experiment_app = typer.Typer(help="Experiments over several runs.", no_args_is_help=True)
@@ -180,6 +171,8 @@ def ablation_command(
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Any training setting, KEY=VALUE (repeatable), for every variant.")]
         = None,
+    edges_job: EdgesJob = None,
+    features_job: FeaturesJob = None,
 ) -> None:
     """Train the variants with several seeds; print and store the table with paired 95% CIs."""
     from workbench.graph.experiments import run_ablation
@@ -197,7 +190,7 @@ def ablation_command(
         experiment_id, table = run_ablation(
             store, dataset, config, [2020 + i for i in range(seeds)],
             [v.strip() for v in variants.split(",") if v.strip()], cold_max_degree, tune,
-            baseline, on_run=show)
+            baseline, on_run=show, pins=pin(store, dataset, edges_job, features_job or ()))
     console.print(f"experiment [bold]{experiment_id}[/bold]: validation-selected test "
                   "metrics, mean ± std over seeds; cold = held-out items with at most "
                   f"{cold_max_degree} training interactions; Δ = relative difference to "
@@ -210,6 +203,6 @@ def ablation_command(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(experiment_app, name="experiment")
-    app.command("train")(train_command)
+    app.command("train")(with_choices(train_command, model=models, view=views))
     app.command("runs")(runs_command)
     app.command("recommend")(recommend_command)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from workbench import logs
+from workbench import __version__, logs
 from workbench.console import console
 from workbench.demo import demo_command
 from workbench.errors import WorkbenchError
@@ -30,9 +30,18 @@ class HandledGroup(TyperGroup):
             raise typer.Exit(code=1) from None
 
 
+def show_version(value: bool) -> None:
+    if value:
+        console.print(f"workbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 def root(verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show engine and library logs, and tracebacks of errors.")]
-        = False) -> None:
+        = False,
+        version: Annotated[bool, typer.Option(
+            "--version", callback=show_version, is_eager=True,
+            help="Print the version and exit.")] = False) -> None:
     logs.configure(verbose)
 
 

@@ -12,6 +12,10 @@ class StoreError(WorkbenchError, RuntimeError):
     """A store-level problem (locked file, unknown dataset, failed write...)."""
 
 
+class StoreBusyError(StoreError):
+    """Another process holds the store's write lock longer than the caller would wait."""
+
+
 class ViewError(WorkbenchError, ValueError):
     """A graph view or model that cannot be built from this store (missing split or job...)."""
 

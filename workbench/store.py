@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from workbench.errors import StoreError
+from workbench.errors import StoreBusyError, StoreError
 from workbench.migrations import apply_migrations, pending_migrations
 
 __all__ = ["DatasetInfo", "Store", "StoreError", "live_status", "process_alive", "to_matrix"]
@@ -75,14 +75,20 @@ class Store:
                                 wait_s=wait_s)
 
     @classmethod
-    def open_read_only(cls, path: str | Path, retries: int = 20, wait_s: float = 0.25) -> Store:
-        """Open an existing store read-only, retrying while a writer holds the lock."""
+    def open_read_only(cls, path: str | Path, retries: int = 20, wait_s: float = 0.25,
+                       upgrade: bool = True) -> Store:
+        """Open an existing store read-only, retrying while a writer holds the lock. A store
+        of an older schema is upgraded first, unless ``upgrade`` is False (then an error)."""
         path = Path(path)
         if not path.exists():
             raise StoreError(f"no store at {path}: run `workbench ingest` first")
         con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
         if pending_migrations(con):  # a store written by an older workbench: upgrade it once
             con.close()
+            if not upgrade:
+                raise StoreError(f"the store at {path} was written by an older workbench: "
+                                 "any `workbench` command (e.g. `workbench datasets`) "
+                                 "upgrades it")
             try:
                 cls.open(path, retries=retries, wait_s=wait_s).close()
             except StoreError as exc:
@@ -184,7 +190,7 @@ def _connect(path: Path, read_only: bool, retries: int = 0, wait_s: float = 0.25
             if "lock" not in str(exc).lower():
                 raise StoreError(f"cannot open store {path}: {exc}") from exc
             if attempt == retries:
-                raise StoreError(
+                raise StoreBusyError(
                     f"the store {path} is locked by another process (a running job or "
                     f"training?). DuckDB allows one writer at a time; wait for it or stop it. "
                     f"({exc})"

@@ -1,4 +1,4 @@
-import polars as pl
+import altair as alt
 import streamlit as st
 
 from workbench.app.state import dataset, reader
@@ -15,9 +15,9 @@ left, right = st.columns(2)
 for column, entity in ((left, "user"), (right, "item")):
     hist = r.degree_histogram(ds["dataset_id"], entity)
     column.subheader(f"{entity.title()} training degree")
-    column.bar_chart(hist.with_columns(pl.col("degree_from").cast(pl.String)),
-                     x="degree_from", y="n", x_label="degree (log2 bucket from)",
-                     y_label=f"{entity}s")
+    column.altair_chart(alt.Chart(alt.Data(values=hist.to_dicts())).mark_bar().encode(
+        x=alt.X("bucket:O", sort=hist["bucket"].to_list(), title="training degree (log2 buckets)"),
+        y=alt.Y("n:Q", title=f"{entity}s")), width="stretch")
 
 st.subheader("Enrichment coverage")
 cov = r.coverage(ds["dataset_id"])

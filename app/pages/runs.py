@@ -20,6 +20,13 @@ left.line_chart(curve, x="epoch", y="loss")
 right.subheader("Validation Recall@20")
 right.line_chart(curve.filter(pl.col("valid_recall20").is_not_null()), x="epoch",
                  y="valid_recall20")
+sources = r.run_sources(run_id)
+st.subheader("Inputs: the enrichment jobs this run's view read")
+if sources:
+    st.dataframe(pl.DataFrame({"input": list(sources), "job": list(sources.values())}),
+                 hide_index=True)
+else:
+    st.text("None: the training interactions only.")
 metrics = r.run_metrics(run_id)
 st.subheader("Final metrics (validation at the best epoch; test once)")
 names = sorted(set(metrics["valid_metrics"]) | set(metrics["test_metrics"]))
@@ -31,9 +38,14 @@ st.dataframe(pl.DataFrame({
 
 ablation = r.latest_ablation(ds["dataset_id"])
 if ablation is not None:
-    experiment_id, results, intervals = ablation
+    experiment_id, results, intervals, inputs = ablation
     st.subheader("Ablation (validation-selected test metrics, mean ± std over seeds)")
     st.text(f"experiment {experiment_id}")
+    if inputs:
+        st.caption("Enrichment jobs read by each variant's view (the same for all its runs)")
+        st.dataframe(pl.DataFrame([{"variant": v, "input": k, "job": j}
+                                   for v, got in inputs.items() for k, j in got.items()]),
+                     hide_index=True)
     if any("ci recall@20" in s for s in intervals):
         st.caption("Relative difference to the baseline, paired bootstrap 95% interval over "
                    "users (matched seeds); each variant at its setting chosen on validation")

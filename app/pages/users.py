@@ -8,14 +8,21 @@ from workbench.app.state import dataset, reader, recommend
 ds = dataset()
 r = reader()
 st.title("Users")
-key = st.text_input("User id", key="user_key")
-if not key.strip():
-    st.info("Enter a user id (as in your source data).")
+pick_list = r.users_with_history(ds["dataset_id"])
+if pick_list.height == 0:
+    st.info("No user has training interactions in this dataset.")
     st.stop()
-user_idx = r.user_idx(ds["dataset_id"], key.strip())
+labels = [f"{k} ({n} training interactions)" for k, n in pick_list.iter_rows()]
+left, right = st.columns(2)
+picked = left.selectbox("User (most active first)", range(pick_list.height),
+                        format_func=lambda i: labels[i], key="user_pick")
+typed = right.text_input("Or type a user id (as in your source data)", key="user_key")
+key = typed.strip() or pick_list["user_key"][picked]
+user_idx = r.user_idx(ds["dataset_id"], key)
 if user_idx is None:
-    st.error(f"No user {key.strip()!r} in dataset {ds['name']}.")
+    st.error(f"No user {key!r} in dataset {ds['name']}.")
     st.stop()
+st.text(f"User {key}")
 
 st.subheader("Training history")
 st.dataframe(r.user_history(ds["dataset_id"], user_idx), hide_index=True)
@@ -44,16 +51,12 @@ if runs.height == 0:
 ids = runs["run_id"].to_list()
 k = st.slider("K", 5, 50, 10, key="rec_k")
 held = r.held_out(ds["dataset_id"], user_idx)
-train_items = set(r.frame("SELECT item_idx FROM interactions WHERE dataset_id = ? AND "
-                          "user_idx = ? AND split = 'train'", [ds["dataset_id"], user_idx])
-                  ["item_idx"].to_list())
-for column, default in zip(st.columns(2), (min(1, len(ids) - 1), 0)):
-    run_id = column.selectbox("Run", ids, index=default, key=f"run_{default}")
+train_items = r.train_items(ds["dataset_id"], user_idx)
+for column, side, default in zip(st.columns(2), ("left", "right"), (min(1, len(ids) - 1), 0)):
+    run_id = column.selectbox("Run", ids, index=default, key=f"run_{side}")
     top = recommend(run_id, user_idx, train_items, k)
-    titles = r.frame("SELECT item_idx, item_key, title FROM items WHERE dataset_id = ? AND "
-                     "item_idx IN (SELECT unnest(?))", [ds["dataset_id"], top])
     order = {idx: pos for pos, idx in enumerate(top)}
-    table = titles.with_columns(
+    table = r.items_by_idx(ds["dataset_id"], top).with_columns(
         pl.col("item_idx").replace_strict(order).alias("rank"),
         pl.col("item_idx").is_in(list(held)).alias("held_out")).sort("rank")
     column.dataframe(table.select((pl.col("rank") + 1), "item_key", "title", "held_out"),

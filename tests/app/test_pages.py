@@ -1,5 +1,6 @@
 """Every page of the dashboard, with streamlit's AppTest, on a small store built here."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,113 @@ def test_enriched_graph_on_overview_and_items(app_store):
     classes = nodes[nodes["node_type"] == "class"]
     assert set(classes["value"]) == {"drama", "romance"}
     assert all("|" in s or s for s in classes["shared_with"])  # other items share them
+
+
+def test_degree_histogram_buckets_in_numeric_order(app_store):
+    from workbench.app.queries import Reader
+
+    hist = Reader(app_store).degree_histogram(1, "item")
+    assert hist["degree_from"].to_list() == sorted(hist["degree_from"].to_list())
+    assert hist["bucket"][0] == "1" or hist["degree_from"][0] > 1
+    assert all(b == "1" or b == f"{d}-{2 * d - 1}" for d, b in hist.select("degree_from",
+                                                                         "bucket").iter_rows())
+    at = open_app()
+
+    def charts(node):
+        if getattr(node, "type", "") == "vega_lite_chart":
+            yield node
+        for child in getattr(node, "children", {}).values():
+            yield from charts(child)
+
+    spec = json.loads(next(charts(at.main)).proto.spec)
+    order = spec["encoding"]["x"]["sort"]
+    assert len(order) > 1
+    assert [int(b.split("-")[0]) for b in order] == sorted(int(b.split("-")[0]) for b in order)
+
+
+def test_users_page_opens_on_the_most_active_user(app_store):
+    at = open_app()
+    at.switch_page("pages/users.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="user_pick").value == 0
+    assert any(t.startswith("User ") for t in (x.value for x in at.text))
+    assert at.dataframe[0].value.shape[0] > 0  # the training history of that user
+
+
+def test_users_page_with_one_finished_run(app_store):
+    from workbench.store import Store
+
+    with Store.open(app_store) as store:  # leave one finished run
+        keep = store.con.execute("SELECT run_id FROM runs WHERE model = 'pop'").fetchone()[0]
+        store.con.execute("DELETE FROM run_embeddings WHERE run_id <> ?", [keep])
+        store.con.execute("DELETE FROM run_epochs WHERE run_id <> ?", [keep])
+        store.con.execute("DELETE FROM runs WHERE run_id <> ?", [keep])
+    at = open_app()
+    at.switch_page("pages/users.py").run()
+    assert not at.exception, at.exception
+    tables = [df.value for df in at.dataframe if "held_out" in df.value.columns]
+    assert len(tables) == 2
+
+
+def test_runs_page_shows_what_a_run_read(app_store):
+    from workbench.store import Store
+
+    with Store.open(app_store) as store:
+        run_id = store.con.execute("SELECT run_id FROM runs WHERE model = 'lightgcn'"
+                                   ).fetchone()[0]
+        store.con.execute("UPDATE runs SET sources = ? WHERE run_id = ?",
+                          [json.dumps({"edges": "edges-job-1"}), run_id])
+    at = open_app()
+    at.switch_page("pages/runs.py").run()
+    at.selectbox(key="run_pick").set_value(run_id).run()
+    inputs = [df.value for df in at.dataframe if "input" in df.value.columns][0]
+    assert inputs.to_dict("records") == [{"input": "edges", "job": "edges-job-1"}]
+
+
+@pytest.mark.slow
+def test_a_busy_store_shows_the_last_data_within_seconds(app_store):
+    """A writer changes the store and keeps its lock: the page answers within a few seconds
+    with a notice and the data it had, and never waits for the writer."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    at = open_app()
+    script = textwrap.dedent(f"""
+        import time
+        from workbench.store import Store
+        with Store.open({str(app_store)!r}) as store:
+            store.con.execute("UPDATE datasets SET created_at = now()")  # a real write
+            print("holding", flush=True)
+            time.sleep(60)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        start = time.perf_counter()
+        at.run()
+        elapsed = time.perf_counter() - start
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception, at.exception
+    assert any("store is busy" in w.value for w in at.warning)
+    assert "Dataset toy (recbole)" in texts(at)  # the last data read
+    assert elapsed < 10  # bounded by the one-second wait per read, not by the writer's 60 s
+
+
+def test_the_dashboard_never_upgrades_the_store(tmp_path):
+    from workbench.app.queries import Reader
+    from workbench.errors import StoreError
+    import duckdb
+
+    from workbench.migrations import all_migrations, apply_migrations
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))  # a store written before the last migration existed
+    apply_migrations(con, all_migrations()[:-1])
+    con.close()
+    with pytest.raises(StoreError, match="written by an older workbench"):
+        Reader(path, upgrade=False).frame("SELECT 1")

@@ -81,3 +81,69 @@ def test_train_on_an_absent_gpu_is_one_clear_line(workbench_home):
     assert result.exit_code == 1
     assert "device 'cuda' asked for, but torch sees no GPU here" in result.output
     assert "Traceback" not in result.output
+
+
+def test_version_is_the_installed_one():
+    import importlib.metadata
+
+    import workbench
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"workbench {workbench.__version__}"
+    assert importlib.metadata.version("enrichment-workbench") == workbench.__version__
+
+
+def test_listings_as_json_and_csv(workbench_home):
+    import csv
+    import io
+    import json
+
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    for command in (["runs"], ["jobs"]):  # empty listings stay valid JSON
+        result = runner.invoke(app, [*command, "--json"])
+        assert result.exit_code == 0 and json.loads(result.output) == []
+    datasets = json.loads(runner.invoke(app, ["datasets", "--json"]).output)
+    assert datasets == [{"dataset_id": 1, "name": "toy", "source_format": "recbole",
+                         "n_users": 30, "n_items": 24, "n_interactions": 318}]
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["datasets", "--csv"]).output)))
+    assert rows[0]["name"] == "toy" and rows[0]["n_items"] == "24"
+    stats = json.loads(runner.invoke(app, ["stats", "--json"]).output)
+    assert stats["dataset"]["n_users"] == 30 and stats["enriched_graph"] is None
+    result = runner.invoke(app, ["train", "--epochs", "2", "--set", "min_epochs=1",
+                                 "--set", "eval_every=1", "--set", "batch_size=64"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(runner.invoke(app, ["runs", "--json"]).output)
+    assert len(runs) == 1 and runs[0]["status"] == "done" and runs[0]["sources"] == {}
+    assert 0 <= runs[0]["test_recall@20"] <= 1 and runs[0]["view"] == "base"
+    top = json.loads(runner.invoke(app, ["recommend", "1", "--run", "latest", "-k", "3",
+                                         "--json"]).output)
+    assert [t["rank"] for t in top] == [1, 2, 3] and set(top[0]) == {"rank", "item", "title",
+                                                                      "held_out"}
+    result = runner.invoke(app, ["runs", "--json", "--csv"])
+    assert result.exit_code == 1 and "exclude each other" in result.output
+
+
+def test_choices_are_listed_and_enforced(workbench_home):
+    result = runner.invoke(app, ["train", "--help"])
+    assert "lightgcn|mf" in "".join(result.output.split())
+    for args in (["train", "--view", "nope"], ["ingest", "--split", "nope"],
+                 ["ingest", "--format", "nope"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "'nope' is not one of" in result.output, args
+
+
+def test_pins_of_unknown_jobs_are_one_line(workbench_home):
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--view", "llmrec", "--edges-job", "nope"])
+    assert result.exit_code == 1 and "unknown job 'nope'" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--features-job", "nope"])
+    assert result.exit_code == 1 and "unknown job 'nope'" in result.output
+
+
+def test_recommend_k_zero_is_one_line(workbench_home):
+    assert runner.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    assert runner.invoke(app, ["train", "--model", "pop"]).exit_code == 0
+    result = runner.invoke(app, ["recommend", "1", "--run", "latest", "-k", "0"])
+    assert result.exit_code == 1 and "k must be at least 1" in result.output

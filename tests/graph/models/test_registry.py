@@ -71,5 +71,6 @@ def test_cli_trains_a_registered_model(toy_model, workbench_home):
     result = CliRunner().invoke(app, ["train", "--model", "scaled-mf", "--epochs", "2",
                                       "--set", "min_epochs=1", "--set", "eval_every=1"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["train", "--model", "nope"])
-    assert result.exit_code == 1 and "unknown model 'nope'" in result.output
+    result = CliRunner().invoke(app, ["train", "--model", "nope"])  # refused with the list
+    assert result.exit_code == 2 and "'nope' is not one of" in result.output
+    assert "'scaled-mf'" in " ".join(result.output.split())
