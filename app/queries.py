@@ -1,9 +1,9 @@
 """The dashboard's read-only queries. Every filter is a bound parameter; large tables are
 paged in DuckDB (LIMIT/OFFSET), never loaded whole.
 
-Each call opens a short-lived read-only connection and closes it, retrying while a writer
-holds the file: jobs release their lock while the LLM generates (``Store.released``), so the
-dashboard keeps working during a job.
+Each call opens a short-lived read-only connection and closes it, waiting while a writer
+holds the file: jobs and training hold the lock only while they write (``Store.released``),
+so the dashboard keeps working while they run.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ PAGE_SIZE = 50
 class Reader:
     """Runs read-only queries against one store file."""
 
-    def __init__(self, path: Path, retries: int = 120, wait_s: float = 0.25,
-                 upgrade: bool = True) -> None:
-        self.path, self.retries, self.wait_s = Path(path), retries, wait_s
-        self.upgrade = upgrade
+    def __init__(self, path: Path, timeout_s: float | None = 30.0, upgrade: bool = True
+                 ) -> None:
+        self.path, self.timeout_s, self.upgrade = Path(path), timeout_s, upgrade
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
-        with Store.open_read_only(self.path, self.retries, self.wait_s,
-                                  upgrade=self.upgrade) as store:
+        with Store.open_read_only(self.path, self.timeout_s, upgrade=self.upgrade) as store:
             return store.frame(sql, params)
 
     def value(self, sql: str, params: list | None = None):
@@ -157,7 +155,8 @@ class Reader:
         return live_status(self.frame(
             "SELECT job_id, kind, status, model, prompt_version, n_done, n_total, n_rejected, "
             "round(n_output_tokens / nullif(llm_s, 0)) AS tokens_per_s, created_at, updated_at, "
-            "pid, host FROM jobs WHERE dataset_id = ? ORDER BY created_at DESC", [dataset_id]))
+            "pid, host, pid_started FROM jobs WHERE dataset_id = ? ORDER BY created_at DESC",
+            [dataset_id]))
 
     def job_manifest(self, job_id: str) -> dict:
         return json.loads(self.value("SELECT manifest FROM jobs WHERE job_id = ?", [job_id]))
@@ -174,8 +173,8 @@ class Reader:
             "CAST(json_extract(valid_metrics, '$.\"recall@20\"') AS DOUBLE) AS valid_recall20, "
             "CAST(json_extract(test_metrics, '$.\"recall@20\"') AS DOUBLE) AS test_recall20, "
             "CAST(json_extract(test_metrics, '$.\"ndcg@20\"') AS DOUBLE) AS test_ndcg20, "
-            "wall_s, sources, started_at, pid, host FROM runs WHERE dataset_id = ? "
-            "ORDER BY started_at DESC", [dataset_id]))
+            "wall_s, sources, started_at, pid, host, pid_started, updated_at FROM runs "
+            "WHERE dataset_id = ? ORDER BY started_at DESC", [dataset_id])).drop("updated_at")
 
     def run_curve(self, run_id: str) -> pl.DataFrame:
         return self.frame(

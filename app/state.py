@@ -30,11 +30,11 @@ def store_version(path: Path) -> tuple[float, ...]:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _cached_frame(path: str, sql: str, params: str, version: tuple, retries: int,
-                  wait_s: float) -> pl.DataFrame:
+def _cached_frame(path: str, sql: str, params: str, version: tuple, timeout_s: float
+                  ) -> pl.DataFrame:
     """One query's result at one version of the store (a rerun that changed nothing opens
     no connection)."""
-    return Reader(Path(path), retries, wait_s, upgrade=False).frame(sql, json.loads(params))
+    return Reader(Path(path), timeout_s, upgrade=False).frame(sql, json.loads(params))
 
 
 class DashboardReader(Reader):
@@ -43,14 +43,14 @@ class DashboardReader(Reader):
     first read, waits with a spinner). It never upgrades the store's schema."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, retries=int(BUSY_WAIT_S / 0.25), wait_s=0.25, upgrade=False)
+        super().__init__(path, timeout_s=BUSY_WAIT_S, upgrade=False)
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         key = json.dumps(params or [], default=str)
         last: dict = st.session_state.setdefault("_last_frames", {})
         try:
             out = _cached_frame(str(self.path), sql, key, store_version(self.path),
-                                self.retries, self.wait_s)
+                                self.timeout_s)
         except StoreBusyError:
             if (sql, key) in last:
                 if not st.session_state.get("_busy_shown"):
@@ -79,7 +79,7 @@ def run_embeddings(db_path: str, run_id: str) -> tuple[np.ndarray, np.ndarray]:
     from workbench import runs
     from workbench.store import Store
 
-    with Store.open_read_only(db_path, retries=120, upgrade=False) as store:
+    with Store.open_read_only(db_path, timeout_s=None, upgrade=False) as store:
         users, items = runs.load_embeddings(store, run_id)
     return users.numpy(), items.numpy()
 

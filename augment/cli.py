@@ -25,6 +25,9 @@ Limit = Annotated[Optional[int], typer.Option(help="Only the first N entities (a
 DryRun = Annotated[bool, typer.Option(help="Print prompts and a token estimate; run nothing.")]
 ChunkSize = Annotated[int, typer.Option(help="Entities per batch and per committed chunk.")]
 MaxAttempts = Annotated[int, typer.Option(help="Attempts per entity before giving up.")]
+Force = Annotated[bool, typer.Option(help=(
+    "Take over a job recorded as running on another host (whose process cannot be checked "
+    "from here) once you know that process is gone."))]
 
 
 @model_app.command("prepare")
@@ -40,7 +43,7 @@ def prepare_command(force: Annotated[bool, typer.Option(help="Convert again.")] 
 
 
 def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool,
-            chunk_size: int, max_attempts: int) -> None:
+            chunk_size: int, max_attempts: int, force: bool = False) -> None:
     settings = EngineSettings()
     try:
         model_path = resolve_model(settings.model, get_settings().models_dir)
@@ -72,7 +75,7 @@ def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool
         try:
             with progress:
                 task = progress.add_task(kind.kind, total=None, status="loading model")
-                report = runner.run(kind, info, limit, on_chunk=on_chunk)
+                report = runner.run(kind, info, limit, on_chunk=on_chunk, force=force)
         except StoreError as exc:  # unknown run, run of another dataset, ...
             fail(str(exc))
     console.print(f"job [bold]{report.job_id}[/bold]: {report.n_done}/{report.n_total} done, "
@@ -116,18 +119,19 @@ def job_command(spec: JobKindSpec) -> Callable[..., None]:
     """`workbench augment NAME`, generated from a kind's registration."""
 
     def command(dataset: str | None = None, limit: int | None = None, dry_run: bool = False,
-                chunk_size: int = 256, max_attempts: int = 3, **options: object) -> None:
+                chunk_size: int = 256, max_attempts: int = 3, force: bool = False,
+                **options: object) -> None:
         with read_store() as store:
             info = store.dataset(dataset)
             kind = build_kind(spec.name, store, info, **options)
-        run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts)
+        run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts, force)
 
     common = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                 annotation=annotation)
               for name, default, annotation in (
                   ("dataset", None, Dataset), ("limit", None, Limit),
                   ("dry_run", False, DryRun), ("chunk_size", 256, ChunkSize),
-                  ("max_attempts", 3, MaxAttempts))]
+                  ("max_attempts", 3, MaxAttempts), ("force", False, Force))]
     command.__signature__ = inspect.Signature(common + _kind_parameters(spec))
     command.__doc__ = spec.summary
     return command

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from workbench import processes
 from workbench.augment.engine import LLMEngine, SamplingSettings
 from workbench.augment.prompts import PromptTemplate
 from workbench.store import DatasetInfo, Store, StoreError
@@ -121,23 +121,37 @@ class JobRunner:
             "chunk_size": self.chunk_size, "identity": getattr(kind, "identity", ""),
         }
 
-    def _open_job(self, job_id: str, kind: JobKind, dataset: DatasetInfo, n_total: int) -> None:
-        exists = self.store.con.execute("SELECT count(*) FROM jobs WHERE job_id = ?",
-                                        [job_id]).fetchone()[0]
-        if exists:
-            self.store.con.execute(
+    def _open_job(self, job_id: str, kind: JobKind, dataset: DatasetInfo, n_total: int,
+                  force: bool = False) -> None:
+        """Create the job or claim it for this process: one job, one runner. A job running in
+        a live process is refused (``force`` takes over one whose process cannot be checked
+        from here: another host's); a dead, reused-PID or silent owner is taken over."""
+        me = processes.this_process()
+        with self.store.transaction() as con:  # the lock makes the claim atomic
+            row = con.execute("SELECT status, pid, host, pid_started, updated_at FROM jobs "
+                              "WHERE job_id = ?", [job_id]).fetchone()
+            if row is None:
+                con.execute(
+                    "INSERT INTO jobs (job_id, dataset_id, kind, status, model, prompt_version, "
+                    "prompt_hash, sampling, manifest, n_total, pid, host, pid_started) "
+                    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [job_id, dataset.dataset_id, kind.kind, self.model_name, kind.template.id,
+                     kind.template.sha256, self.sampling.model_dump_json(),
+                     json.dumps(self.manifest(kind, dataset)), n_total, *me])
+                return
+            status, pid, host, started, updated = row
+            running_elsewhere = status == "running" and (pid, host) != me[:2]
+            if running_elsewhere and processes.alive(pid, host, started, updated):
+                local = host == socket.gethostname()
+                if local or not force:
+                    raise StoreError(
+                        f"job {job_id} is running in PID {pid} on {host}" + (
+                            ": wait for it, or stop it and run again" if local else
+                            "; --force to take it over once that process is gone"))
+            con.execute(
                 "UPDATE jobs SET status = 'running', n_total = greatest(n_total, ?), pid = ?, "
-                "host = ?, updated_at = current_timestamp WHERE job_id = ?",
-                [n_total, os.getpid(), socket.gethostname(), job_id])
-            return
-        self.store.con.execute(
-            "INSERT INTO jobs (job_id, dataset_id, kind, status, model, prompt_version, "
-            "prompt_hash, sampling, manifest, n_total, pid, host) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [job_id, dataset.dataset_id, kind.kind, self.model_name, kind.template.id,
-             kind.template.sha256, self.sampling.model_dump_json(),
-             json.dumps(self.manifest(kind, dataset)), n_total, os.getpid(),
-             socket.gethostname()])
+                "host = ?, pid_started = ?, updated_at = current_timestamp WHERE job_id = ?",
+                [n_total, *me, job_id])
 
     def pending(self, job_id: str, kind: JobKind, items: list[WorkItem]) -> list[WorkItem]:
         """Items without an output row and with attempts left."""
@@ -152,12 +166,13 @@ class JobRunner:
 
     # -- running -----------------------------------------------------------------------
     def run(self, kind: JobKind, dataset: DatasetInfo, limit: int | None = None,
-            on_chunk: Callable[[JobReport], None] | None = None) -> JobReport:
+            on_chunk: Callable[[JobReport], None] | None = None,
+            force: bool = False) -> JobReport:
         items = kind.work_items(self.store, dataset)
         if limit is not None:
             items = items[:limit]
         job_id = self.job_id(kind, dataset)
-        self._open_job(job_id, kind, dataset, len(items))
+        self._open_job(job_id, kind, dataset, len(items), force)
         todo = self.pending(job_id, kind, items)
         report = JobReport(job_id, "running", len(items), len(items) - len(todo), 0, 0, 0, 0, 0.0)
         report.n_rejected = self._count_rejected(job_id)
@@ -165,8 +180,10 @@ class JobRunner:
             self._run_chunk(job_id, kind, chunk, report)
             if on_chunk:
                 on_chunk(report)
-        self.store.con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp"
-                               " WHERE job_id = ?", [job_id])
+        with self.store.transaction() as con:
+            con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp "
+                        "WHERE job_id = ? AND pid = ? AND host = ?",
+                        [job_id, *processes.this_process()[:2]])
         report.status = "done"
         return report
 
@@ -232,14 +249,32 @@ class JobRunner:
     def _write_chunk(self, job_id: str, kind: JobKind, accepted: list, rejected: list[dict],
                      tokens: dict, report: JobReport) -> None:
         rows = kind.output_rows([w for w, _ in accepted], [a for _, a in accepted])
+        rejected_rows = pl.DataFrame(rejected, schema={
+            "job_id": pl.String, "entity": pl.String, "entity_idx": pl.Int32,
+            "attempt": pl.Int32, "raw_text": pl.String, "reason": pl.String})
         with self.store.transaction() as con:
+            owner = con.execute("SELECT pid, host FROM jobs WHERE job_id = ?",
+                                [job_id]).fetchone()
+            # what another runner (one that took the job over) wrote meanwhile is kept, and
+            # nothing is written twice: rows already there are skipped, never a key error
+            done = {r[0] for r in con.execute(
+                f"SELECT {kind.key_column} FROM {kind.output_table} WHERE job_id = ? AND "
+                f"{kind.key_column} IN (SELECT unnest(?::INTEGER[]))",
+                [job_id, rows[kind.key_column].to_list()]).fetchall()} if rows.height else set()
+            rows = rows.filter(~pl.col(kind.key_column).is_in(list(done))) if done else rows
+            if rejected_rows.height:
+                seen = {tuple(r) for r in con.execute(
+                    "SELECT entity_idx, attempt FROM rejected_outputs WHERE job_id = ?",
+                    [job_id]).fetchall()}
+                rejected_rows = rejected_rows.filter(pl.Series([
+                    (i, a) not in seen for i, a in zip(rejected_rows["entity_idx"],
+                                                       rejected_rows["attempt"])]))
             if rows.height:
                 self.store.insert_frame(kind.output_table,
                                         rows.with_columns(pl.lit(job_id).alias("job_id")))
-            if rejected:
-                self.store.insert_frame("rejected_outputs", pl.DataFrame(rejected, schema={
-                    "job_id": pl.String, "entity": pl.String, "entity_idx": pl.Int32,
-                    "attempt": pl.Int32, "raw_text": pl.String, "reason": pl.String}))
+            if rejected_rows.height:
+                self.store.insert_frame("rejected_outputs", rejected_rows)
+            rejected = rejected_rows.to_dicts()
             con.execute(
                 "UPDATE jobs SET n_done = n_done + ?, n_rejected = n_rejected + ?, "
                 "n_prompt_tokens = n_prompt_tokens + ?, n_output_tokens = n_output_tokens + ?, "
@@ -252,6 +287,10 @@ class JobRunner:
         report.n_done += rows.height
         report.n_new += rows.height
         report.n_rejected += len(rejected)
+        me = processes.this_process()[:2]
+        if owner is not None and tuple(owner) != me:
+            raise StoreError(f"job {job_id} was taken over by PID {owner[0]} on {owner[1]}: "
+                             "this runner stops (its last chunk is written)")
 
 
 def _chunks(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:

@@ -88,4 +88,9 @@ def m002_generated(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-register(m002_generated)
+def m010_job_owner(con: duckdb.DuckDBPyConnection) -> None:
+    """The start time of the process running a job (a reused PID is not the owner)."""
+    con.execute("ALTER TABLE jobs ADD COLUMN pid_started BIGINT")
+
+
+register(m002_generated, m010_job_owner)

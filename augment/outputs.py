@@ -52,7 +52,7 @@ def list_jobs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
         "SELECT j.job_id, d.name AS dataset, j.kind, j.status, j.model, j.prompt_version, "
         "j.n_done, j.n_total, j.n_rejected, j.n_prompt_tokens, j.n_output_tokens, j.llm_s, "
         "round(j.n_output_tokens / nullif(j.llm_s, 0), 1) AS tokens_per_s, "
-        "j.created_at, j.updated_at, j.pid, j.host FROM jobs j JOIN datasets d "
+        "j.created_at, j.updated_at, j.pid, j.host, j.pid_started FROM jobs j JOIN datasets d "
         "USING (dataset_id) WHERE ? IS NULL OR j.dataset_id = ? ORDER BY j.created_at",
         [dataset_id, dataset_id])
     return live_status(frame)

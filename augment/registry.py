@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from workbench import migrations
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, validation_message
 from workbench.registry import Registry
 from workbench.store import DatasetInfo, Store
 
@@ -78,4 +78,4 @@ def build_kind(name: str, store: Store, dataset: DatasetInfo, **options: object)
     try:
         return spec.build(spec.options(**options), store, dataset)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
-        raise ConfigError(f"{name}: {exc}") from exc
+        raise ConfigError(f"{name}: {validation_message(exc)}") from None

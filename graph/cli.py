@@ -18,8 +18,21 @@ from workbench.graph.graph_stats import EnrichedStats, enriched_stats
 from workbench.graph.stats import dataset_stats, stats_record
 from workbench.console import (AsCsv, AsJson, console, emit, fail, open_store, print_json,
                                read_store, with_choices)
+from workbench.errors import ConfigError, validation_message
 from workbench.store import DatasetInfo, StoreError
 from workbench.settings import get_settings
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """``--ratios`` as three shares (train, valid, test) that sum to 1."""
+    try:
+        shares = tuple(float(r) for r in text.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3 or min(shares) < 0 or abs(sum(shares) - 1) > 1e-6:
+        raise ConfigError(f"--ratios takes three non-negative shares train,valid,test that sum "
+                          f"to 1, e.g. 0.8,0.1,0.1; got {text!r}")
+    return shares  # type: ignore[return-value]
+
 
 def ingest_command(
     path: Annotated[Optional[Path], typer.Argument(
@@ -64,8 +77,7 @@ def ingest_command(
         if split or valid_from_train or ratios != "0.8,0.1,0.1" or seed != 2020:
             split_cfg = SplitConfig(
                 method=split or ("given" if valid_from_train else "random"), seed=seed,
-                valid_from_train=valid_from_train,
-                ratios=tuple(float(r) for r in ratios.split(",")))
+                valid_from_train=valid_from_train, ratios=parse_ratios(ratios))
         options = IngestOptions(
             path=path, format=format, name=name, split=split_cfg, min_rating=min_rating,
             k_core=k_core, dedupe=dedupe, replace=replace,
@@ -73,8 +85,10 @@ def ingest_command(
                               timestamp=time_col, item_file=item_file, item_id=item_id_col,
                               title=title_col, text=[c for c in text_cols.split(",") if c]),
         )
+    except ConfigError:
+        raise
     except ValueError as exc:
-        fail(str(exc))
+        raise ConfigError(f"invalid ingest options: {validation_message(exc)}") from None
     start = time.perf_counter()
     try:
         with open_store() as store:

@@ -35,7 +35,8 @@ from workbench.augment.outputs import find_job, job_rows
 from workbench.errors import ViewError
 from workbench.graph.semantic_ids import code_prefixes, residual_kmeans
 from workbench.graph.views import GraphData, ViewSpec, latest_embeddings, register_view
-from workbench.store import DatasetInfo, Store, process_alive
+from workbench import processes
+from workbench.store import DatasetInfo, Store
 
 QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -171,9 +172,10 @@ def code_values(store: Store, info: DatasetInfo, levels: int, codebook_size: int
 
 def _check_finished(store: Store, job_id: str) -> None:
     """A job still being written would give a graph of whatever it had so far: refused."""
-    status, pid, host = store.con.execute("SELECT status, pid, host FROM jobs WHERE job_id = ?",
-                                          [job_id]).fetchone()
-    if status == "running" and process_alive(pid, host):
+    status, pid, host, started, updated = store.con.execute(
+        "SELECT status, pid, host, pid_started, updated_at FROM jobs WHERE job_id = ?",
+        [job_id]).fetchone()
+    if status == "running" and processes.alive(pid, host, started, updated):
         raise ViewError(f"job {job_id} is still running (PID {pid} on {host}): build the "
                         "graph when it is done, or name another with --attribute-job")
 

@@ -31,7 +31,7 @@ from workbench.graph.losses import bpr_loss, bpr_loss_per_triple, l2_reg, prune_
 from workbench.graph.alignment import MaskedProfileReconstruction, ProfileContrast, Profiles
 from workbench.graph.models.registry import ModelSpec, model_spec
 from workbench.graph.sampling import NegativeSampler
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, StoreError, validation_message
 from workbench.store import Store
 from workbench.graph.views import GraphData, ViewError, load_graph, load_profile_embeddings
 
@@ -57,6 +57,9 @@ class TrainConfig(BaseModel):
     select_metric: str = Field(
         "recall@20", description="validation metric for early stopping and selection")
     eval_batch_size: int = Field(1024, description="users scored at once in full ranking")
+    epoch_write_s: float = Field(2.0, description=(
+        "seconds between writes of the epoch rows (the first epoch at once; the store is not "
+        "held in between); a killed run loses at most this much of its history"))
     seed: int = Field(2020, description="seeds torch, numpy and random")
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (cuda when available)")
     # The training objective (BPR as in the LightGCN paper, or AlphaRec's sampled softmax):
@@ -130,9 +133,7 @@ def make_config(**settings: object) -> TrainConfig:
     try:
         return TrainConfig(**settings)
     except ValidationError as exc:
-        raise ConfigError("invalid training settings: " + "; ".join(
-            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
-            + e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        raise ConfigError(f"invalid training settings: {validation_message(exc)}") from None
 
 
 @dataclass
@@ -220,6 +221,8 @@ class Trainer:
             getattr(t, "name", getattr(t, "__name__", type(t).__name__)) for t in extra_losses])
         self.adj = (data.normalized_adjacency(config.node_edge_weight).to(self.device)
                     if self.spec.propagates else None)
+        self._epochs: list[tuple] = []  # epoch rows not yet written
+        self._last_write = -math.inf  # the first epoch is written at once
 
     # -- pieces --------------------------------------------------------------------------
     def embeddings(self) -> tuple[Tensor, Tensor]:
@@ -333,19 +336,36 @@ class Trainer:
         runs.start(self.store, run_id, self.data.dataset.dataset_id, cfg.model, self.data.view,
                    cfg.model_dump(mode="json"), cfg.seed, self.objectives, self.data.sources)
         start = time.perf_counter()
-        try:
-            best_epoch, best_valid, epochs = self._fit_epochs(run_id)
-            user_emb, item_emb = self.final_embeddings()  # propagate once for test and store
-            per_user = self.test_per_user(user_emb, item_emb)
-            test = {name: float(values.mean()) for name, values in per_user.items()}
-            wall = time.perf_counter() - start
-            runs.finish(self.store, run_id, best_epoch, best_valid, test, wall,
-                        user_emb, item_emb)
-        except BaseException as exc:
-            runs.fail(self.store, run_id, f"{type(exc).__name__}: {exc}")
-            raise
+        # no lock while computing: others read and write the store meanwhile; each write
+        # below (batched epoch rows, the result) takes it for its own transaction
+        with self.store.released():
+            try:
+                best_epoch, best_valid, epochs = self._fit_epochs(run_id)
+                user_emb, item_emb = self.final_embeddings()  # propagate once: test and store
+                per_user = self.test_per_user(user_emb, item_emb)
+                test = {name: float(values.mean()) for name, values in per_user.items()}
+                wall = time.perf_counter() - start
+                runs.finish(self.store, run_id, best_epoch, best_valid, test, wall,
+                            user_emb, item_emb)
+            except BaseException as exc:
+                self._flush_epochs(run_id, force=True, quiet=True)
+                runs.fail(self.store, run_id, f"{type(exc).__name__}: {exc}")
+                raise
         return RunResult(run_id, best_epoch, best_valid, test, wall, epochs, per_user,
                          (user_emb.cpu(), item_emb.cpu()))
+
+    def _flush_epochs(self, run_id: str, force: bool = False, quiet: bool = False) -> None:
+        """Write the buffered epoch rows when ``epoch_write_s`` has passed (or ``force``)."""
+        due = time.monotonic() - self._last_write >= self.config.epoch_write_s
+        if not self._epochs or not (force or due):
+            return
+        try:
+            runs.record_epochs(self.store, run_id, self._epochs)
+        except StoreError:
+            if not quiet:
+                raise
+            return  # failing anyway: the caller's error is the one to report
+        self._epochs, self._last_write = [], time.monotonic()
 
     def _fit_epochs(self, run_id: str) -> tuple[int | None, dict, int]:
         cfg = self.config
@@ -369,11 +389,13 @@ class Trainer:
                     best_state, bad = copy.deepcopy(self.model.state_dict()), 0
                 else:
                     bad += 1
-            runs.record_epoch(self.store, run_id, epoch, loss, train_s, eval_s, valid)
+            self._epochs.append((epoch, loss, train_s, eval_s, valid))
+            self._flush_epochs(run_id)
             if self.on_epoch:
                 self.on_epoch(epoch, loss, valid)
             if bad >= cfg.patience and epoch >= cfg.min_epochs:
                 break
+        self._flush_epochs(run_id, force=True)
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return best_epoch, best_valid, epoch

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, validation_message
 from workbench.settings import WorkbenchSettings
 from workbench.store import DatasetInfo, Store
 
@@ -65,8 +65,8 @@ class Workspace:
     @contextmanager
     def store(self, write: bool = False) -> Iterator[Store]:
         """The store for the length of a block: read-only (shared) unless ``write``."""
-        opened = (Store.open(self.settings.db_path) if write
-                  else Store.open_read_only(self.settings.db_path))
+        opened = (Store.open(self.settings.db_path, timeout_s=None) if write
+                  else Store.open_read_only(self.settings.db_path, timeout_s=None))
         with opened as store:
             yield store
 
@@ -83,7 +83,7 @@ class Workspace:
         try:
             parsed = IngestOptions(path=path, **options)
         except ValueError as exc:
-            raise ConfigError(f"invalid ingest options: {exc}") from None
+            raise ConfigError(f"invalid ingest options: {validation_message(exc)}") from None
         with self.store(write=True) as store:
             return ingest(store, parsed, self.settings.cache_dir)
 
@@ -117,7 +117,7 @@ class Workspace:
         return self._engine
 
     def augment(self, kind: str, dataset: str | None = None, *, limit: int | None = None,
-                chunk_size: int = 256, max_attempts: int = 3,
+                chunk_size: int = 256, max_attempts: int = 3, force: bool = False,
                 on_chunk: Callable[[JobReport], None] | None = None,
                 **options: Any) -> JobReport:
         """Run (or resume) an LLM job of a registered kind (``item-attributes``,
@@ -134,7 +134,7 @@ class Workspace:
         with self.store(write=True) as store:
             runner = JobRunner(store, engine, SamplingSettings(max_tokens=job.max_tokens),
                                engine.settings.model, chunk_size, max_attempts)
-            return runner.run(job, info, limit, on_chunk=on_chunk)
+            return runner.run(job, info, limit, on_chunk=on_chunk, force=force)
 
     def embed(self, source: str = "user-profiles", dataset: str | None = None,
               job: str | None = None) -> str:

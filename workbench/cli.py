@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from workbench import __version__, logs
+from workbench import __version__, locking, logs
 from workbench.console import console
 from workbench.demo import demo_command
 from workbench.errors import WorkbenchError
@@ -17,8 +19,8 @@ from workbench.graph import cli as graph_cli
 from workbench.graph import train_cli
 
 class HandledGroup(TyperGroup):
-    """The one error handler: a WorkbenchError from any command is one line and exit 1
-    (the traceback only with ``-v``)."""
+    """The one error handler: a WorkbenchError from any command is one line and exit 1; so is
+    anything unexpected, logged in full; the traceback on the terminal only with ``-v``."""
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -28,6 +30,25 @@ class HandledGroup(TyperGroup):
                 raise
             console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
             raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            console.print("interrupted: what was committed is kept; run the same command "
+                          "again to resume", highlight=False)
+            raise typer.Exit(code=130) from None
+        except Exception as exc:  # a bug or an environment we did not foresee
+            if logs.verbose() or _usage(exc):
+                raise
+            logging.getLogger("workbench").exception("unexpected error")
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {first} "
+                          f"(the traceback is in {logs.log_path()}; `workbench -v` shows it)",
+                          highlight=False, markup=True)
+            raise typer.Exit(code=1) from None
+
+
+def _usage(exc: BaseException) -> bool:
+    """typer's own usage errors and exits (it prints those as one line itself)."""
+    return isinstance(exc, (typer.Exit, typer.Abort)) or type(exc).__module__.startswith(
+        ("typer.", "click."))
 
 
 def show_version(value: bool) -> None:
@@ -43,6 +64,7 @@ def root(verbose: Annotated[bool, typer.Option(
             "--version", callback=show_version, is_eager=True,
             help="Print the version and exit.")] = False) -> None:
     logs.configure(verbose)
+    locking.notice = lambda line: print(line, file=sys.stderr, flush=True)
 
 
 def settings_command() -> None:

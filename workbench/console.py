@@ -24,16 +24,14 @@ console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS")
 
 
 def open_store() -> Store:
-    """The workbench's store, for writing (created and migrated on first use)."""
-    return Store.open(get_settings().db_path)
+    """The workbench's store, for writing (created and migrated on first use); waits, saying
+    for whom, while another process writes."""
+    return Store.open(get_settings().db_path, timeout_s=None)
 
 
 def read_store() -> Store:
     """The workbench's store, read-only (many readers may share it); a clear error if absent."""
-    try:
-        return Store.open_read_only(get_settings().db_path)
-    except StoreError as exc:
-        fail(str(exc))
+    return Store.open_read_only(get_settings().db_path, timeout_s=None)
 
 
 def fail(message: str) -> None:

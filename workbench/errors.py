@@ -8,6 +8,16 @@ class WorkbenchError(Exception):
     """A problem a user can act on: what went wrong, where, and what to do about it."""
 
 
+def validation_message(exc: Exception) -> str:
+    """A pydantic ValidationError as one line (``field: problem; ...``), anything else as
+    its text."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join((f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+                     + e["msg"].removeprefix("Value error, ") for e in errors())
+
+
 class StoreError(WorkbenchError, RuntimeError):
     """A store-level problem (locked file, unknown dataset, failed write...)."""
 

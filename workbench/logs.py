@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 NOISY = ("vllm", "transformers", "sentence_transformers", "httpx", "filelock", "urllib3",
-         "xgrammar", "ray")
+         "xgrammar", "ray", "workbench")  # workbench: unexpected errors' tracebacks
 
-_state = {"verbose": False, "file": None}
+_state = {"verbose": False, "file": None, "path": None}
 
 
 def verbose() -> bool:
@@ -28,6 +28,14 @@ def log_file() -> Path:
     folder = get_settings().home_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "workbench.log"
+
+
+def log_path() -> str:
+    """The log file's path for a message (never raises: the home may be what failed)."""
+    try:
+        return str(log_file())
+    except Exception:  # noqa: BLE001
+        return "$WORKBENCH_HOME/logs/workbench.log"
 
 
 def configure(verbose: bool) -> None:
@@ -49,12 +57,17 @@ def configure(verbose: bool) -> None:
 
 
 class _LazyFileHandler(logging.Handler):
-    """Opens the log file at the first record, so commands that log nothing create none."""
+    """Opens the log file at the first record, so commands that log nothing create none (and
+    the current home's file, should the home change within a process)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if _state["file"] is None:
-                _state["file"] = open(log_file(), "a", encoding="utf-8")  # noqa: SIM115
+            path = log_file()
+            if _state["file"] is None or _state["path"] != path:
+                if _state["file"] is not None:
+                    _state["file"].close()
+                _state["file"] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+                _state["path"] = path
             _state["file"].write(self.format(record) + "\n")
             _state["file"].flush()
         except Exception:  # noqa: BLE001 - a log that cannot be written must not stop work

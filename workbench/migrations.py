@@ -139,7 +139,14 @@ def m006_run_sources(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE runs ADD COLUMN sources JSON")
 
 
-register(m001_core, m003_runs, m005_run_objectives, m006_run_sources)
+def m009_run_owner(con: duckdb.DuckDBPyConnection) -> None:
+    """A run's owner process start time (a reused PID is not the owner) and its last write
+    (another host's silent run reads interrupted after a while)."""
+    con.execute("ALTER TABLE runs ADD COLUMN pid_started BIGINT")
+    con.execute("ALTER TABLE runs ADD COLUMN updated_at TIMESTAMP")
+
+
+register(m001_core, m003_runs, m005_run_objectives, m006_run_sources, m009_run_owner)
 
 
 def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:

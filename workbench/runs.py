@@ -1,7 +1,8 @@
 """Training runs as rows in the store: config, view, per-epoch history, metrics, embeddings.
 
-A run row is written (status ``running``) before training starts and each epoch is committed
-as it ends; only :func:`finish` marks a run ``done``, in one transaction with its metrics and
+A run row is written (status ``running``) before training starts and its epochs are
+committed as they end, in short batched transactions (the trainer holds no lock while it
+computes); only :func:`finish` marks a run ``done``, in one transaction with its metrics and
 embeddings. A run that raised is ``failed``; one whose process was killed keeps ``running``
 with a dead pid and is listed as ``interrupted``. No killed run ever looks finished.
 """
@@ -9,8 +10,6 @@ with a dead pid and is listed as ``interrupted``. No killed run ever looks finis
 from __future__ import annotations
 
 import json
-import os
-import socket
 import uuid
 from datetime import datetime, timezone
 
@@ -19,6 +18,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
+from workbench import processes
 from workbench.store import Store, StoreError, live_status, to_matrix
 
 
@@ -30,20 +30,28 @@ def new_run_id(model: str) -> str:
 def start(store: Store, run_id: str, dataset_id: int, model: str, view: str, config: dict,
           seed: int, objectives: str | None = None, sources: dict | None = None) -> None:
     """Record a run as ``running``; ``sources`` are the enrichment jobs its view read."""
-    store.con.execute(
-        "INSERT INTO runs (run_id, dataset_id, model, view, objectives, config, seed, status, "
-        "pid, host, sources) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-        [run_id, dataset_id, model, view, objectives, json.dumps(config), seed, os.getpid(),
-         socket.gethostname(), json.dumps(sources or {})])
-
-
-def record_epoch(store: Store, run_id: str, epoch: int, loss: float, train_s: float,
-                 eval_s: float | None = None, valid: dict | None = None) -> None:
-    with store.transaction() as con:  # a failed write (disk full) is a clear StoreError
+    with store.transaction() as con:
         con.execute(
+            "INSERT INTO runs (run_id, dataset_id, model, view, objectives, config, seed, "
+            "status, pid, host, pid_started, sources, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, current_timestamp)",
+            [run_id, dataset_id, model, view, objectives, json.dumps(config), seed,
+             *processes.this_process(), json.dumps(sources or {})])
+
+
+def record_epochs(store: Store, run_id: str,
+                  rows: list[tuple[int, float, float, float | None, dict | None]]) -> None:
+    """Epoch rows (epoch, loss, train_s, eval_s, valid metrics) in one short transaction."""
+    if not rows:
+        return
+    with store.transaction() as con:  # a failed write (disk full) is a clear StoreError
+        con.executemany(
             "INSERT INTO run_epochs (run_id, epoch, loss, train_s, eval_s, valid_metrics) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [run_id, epoch, loss, train_s, eval_s, json.dumps(valid) if valid else None])
+            [[run_id, e, loss, t, ev, json.dumps(v) if v else None]
+             for e, loss, t, ev, v in rows])
+        con.execute("UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?",
+                    [run_id])
 
 
 def _vectors(entity: str, emb: Tensor) -> pl.DataFrame:
@@ -86,7 +94,7 @@ def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
     frame = store.frame(
         "SELECT r.run_id, d.name AS dataset, r.model, r.view, r.objectives, r.seed, r.status, "
         "r.best_epoch, r.valid_metrics, r.test_metrics, r.wall_s, r.sources, r.pid, r.host, "
-        "r.started_at, r.finished_at "
+        "r.pid_started, r.updated_at, r.started_at, r.finished_at "
         "FROM runs r JOIN datasets d USING (dataset_id) "
         "WHERE ? IS NULL OR r.dataset_id = ? ORDER BY r.started_at DESC",
         [dataset_id, dataset_id])
@@ -98,9 +106,9 @@ def list_runs(store: Store, dataset_id: int | None = None) -> pl.DataFrame:
     frame = frame.drop("valid_metrics", "test_metrics").with_columns(
         pl.Series(name, values, dtype=pl.Float64) for name, values in metrics.items())
     frame = frame.with_columns(pl.col("sources").fill_null("{}"))
-    return live_status(frame).select(
-        [c for c in frame.columns if c not in ("pid", "host", "sources", "started_at",
-                                              "finished_at")]
+    return live_status(frame).drop("updated_at").select(
+        [c for c in frame.columns if c not in ("pid", "host", "pid_started", "updated_at",
+                                              "sources", "started_at", "finished_at")]
         + ["sources", "started_at", "finished_at"])
 
 

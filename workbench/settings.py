@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workbench.errors import ConfigError
+
 
 class WorkbenchSettings(BaseSettings):
     """Where the workbench keeps its state. Read from ``WORKBENCH_*`` environment variables."""
@@ -26,8 +28,7 @@ class WorkbenchSettings(BaseSettings):
     @cached_property
     def home_dir(self) -> Path:
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return _folder(path, "WORKBENCH_HOME")
 
     @property
     def db_path(self) -> Path:
@@ -35,15 +36,24 @@ class WorkbenchSettings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        path = self.home_dir / "cache"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return _folder(self.home_dir / "cache", "the cache folder")
 
     @property
     def models_dir(self) -> Path:
-        path = self.home_dir / "models"
+        return _folder(self.home_dir / "models", "the models folder")
+
+
+def _folder(path: Path, what: str) -> Path:
+    """``path`` as an existing folder, or a :class:`ConfigError` saying why it cannot be."""
+    try:
         path.mkdir(parents=True, exist_ok=True)
-        return path
+    except FileExistsError:
+        raise ConfigError(f"{what} {path} is a file, not a folder: point WORKBENCH_HOME at a "
+                          "folder") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {what} {path}: {exc.strerror}; point WORKBENCH_HOME "
+                          "at a folder you can write") from None
+    return path
 
 
 def get_settings() -> WorkbenchSettings:

@@ -1,8 +1,9 @@
 """The DuckDB store: one file that holds the dataset, what the LLM generated, and training runs.
 
-This is the one place that opens connections. DuckDB allows one read-write process *or* many
-read-only ones on a file, so writers keep their connection for the length of one job and
-readers (the dashboard) open short-lived read-only connections.
+This is the one place that opens connections (through :mod:`workbench.locking`). DuckDB allows
+one read-write process *or* many read-only ones on a file, so writers hold the lock only while
+they write (``released`` blocks around generation and training) and readers (the dashboard)
+open short-lived read-only connections; whoever finds it held waits and says for whom.
 
     store = Store.open(path)            # creates the file and applies migrations
     with store.transaction() as con:    # all-or-nothing writes
@@ -11,9 +12,6 @@ readers (the dashboard) open short-lived read-only connections.
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +23,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from workbench import locking, processes
 from workbench.errors import StoreBusyError, StoreError
 from workbench.migrations import apply_migrations, pending_migrations
 
-__all__ = ["DatasetInfo", "Store", "StoreError", "live_status", "process_alive", "to_matrix"]
+__all__ = ["DatasetInfo", "Store", "StoreBusyError", "StoreError", "live_status", "to_matrix"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,22 @@ class DatasetInfo:
     n_interactions: int
 
 
+class _Released:
+    """Stands in for the connection while a store has given its lock up: using it outside
+    :meth:`Store.transaction` is a programming error, said plainly."""
+
+    def __getattr__(self, name: str) -> object:
+        raise StoreError("internal: the store was used while released (write inside "
+                         "store.transaction())")
+
+
 class Store:
-    """A DuckDB store file. Use :meth:`open` for writing, :meth:`open_read_only` for reading."""
+    """A DuckDB store file. Use :meth:`open` for writing, :meth:`open_read_only` for reading.
+
+    A writer keeps the file lock only as long as it must: :meth:`released` gives it up for a
+    block (an LLM generating, a model training) in which each :meth:`transaction` connects,
+    writes and lets go again.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
         self.con = con
@@ -51,54 +64,72 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, retries: int = 0, wait_s: float = 0.25) -> Store:
-        """Open (or create) the store for writing and bring its schema up to date."""
+    def open(cls, path: str | Path, timeout_s: float | None = None) -> Store:
+        """Open (or create) the store for writing and bring its schema up to date, waiting
+        up to ``timeout_s`` (None: as long as it takes) for another writer."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(path, read_only=False, retries=retries, wait_s=wait_s)
-        apply_migrations(con)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {path.parent}: "
+                             f"{exc.strerror}") from exc
+        con = locking.connect(path, read_only=False, timeout_s=timeout_s)
+        try:
+            apply_migrations(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot read the store {path}: {str(exc).splitlines()[0]}. If "
+                             "the file is damaged, move it aside and ingest again") from exc
         return cls(con, path, read_only=False)
 
     @contextmanager
-    def released(self, retries: int = 1200, wait_s: float = 0.1) -> Iterator[None]:
-        """Give the file lock up for the length of the block (e.g. while an LLM generates).
-
-        DuckDB lets one process write *or* many read a file; a job that held its connection
-        for an hour would lock the dashboard out for an hour. Jobs release it between chunks
-        and take it back (waiting for short-lived readers to finish) to write.
-        """
+    def released(self) -> Iterator[None]:
+        """Give the file lock up for the length of the block (an LLM generating, a model
+        training): others may read and write meanwhile; each :meth:`transaction` inside takes
+        the lock for its own length. Afterwards the store holds it again (waiting for it)."""
+        if isinstance(self.con, _Released):
+            yield
+            return
         self.con.close()
+        self.con = _Released()  # type: ignore[assignment]
         try:
             yield
         finally:
-            self.con = _connect(self.path, read_only=self.read_only, retries=retries,
-                                wait_s=wait_s)
+            self.con = locking.connect(self.path, read_only=self.read_only, timeout_s=None)
 
     @classmethod
-    def open_read_only(cls, path: str | Path, retries: int = 20, wait_s: float = 0.25,
+    def open_read_only(cls, path: str | Path, timeout_s: float | None = 5.0,
                        upgrade: bool = True) -> Store:
-        """Open an existing store read-only, retrying while a writer holds the lock. A store
-        of an older schema is upgraded first, unless ``upgrade`` is False (then an error)."""
+        """Open an existing store read-only, waiting up to ``timeout_s`` (None: as long as it
+        takes) while a writer holds the lock. A store of an older schema is upgraded first,
+        unless ``upgrade`` is False (then an error)."""
         path = Path(path)
         if not path.exists():
             raise StoreError(f"no store at {path}: run `workbench ingest` first")
-        con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
-        if pending_migrations(con):  # a store written by an older workbench: upgrade it once
+        con = locking.connect(path, read_only=True, timeout_s=timeout_s)
+        try:
+            pending = pending_migrations(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot read the store {path}: {str(exc).splitlines()[0]}. If "
+                             "the file is damaged, move it aside and ingest again") from exc
+        if pending:  # a store written by an older workbench: upgrade it once
             con.close()
             if not upgrade:
                 raise StoreError(f"the store at {path} was written by an older workbench: "
                                  "any `workbench` command (e.g. `workbench datasets`) "
                                  "upgrades it")
             try:
-                cls.open(path, retries=retries, wait_s=wait_s).close()
-            except StoreError as exc:
+                cls.open(path, timeout_s=timeout_s).close()
+            except StoreBusyError as exc:
                 raise StoreError(f"the store at {path} needs a schema upgrade and another "
                                  "process is writing it; try again when it is done") from exc
-            con = _connect(path, read_only=True, retries=retries, wait_s=wait_s)
+            con = locking.connect(path, read_only=True, timeout_s=timeout_s)
         return cls(con, path, read_only=True)
 
     def close(self) -> None:
-        self.con.close()
+        if not isinstance(self.con, _Released):
+            self.con.close()
 
     def __enter__(self) -> Store:
         return self
@@ -110,7 +141,17 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All-or-nothing: commits at the end of the block, rolls back on any exception. A
-        failed write (disk full, file too large) becomes a :class:`StoreError` saying so."""
+        failed write (disk full, file too large) becomes a :class:`StoreError` saying so.
+        In a :meth:`released` block it takes the lock for its own length only."""
+        if isinstance(self.con, _Released):
+            self.con = locking.connect(self.path, read_only=self.read_only, timeout_s=None)
+            try:
+                with self.transaction() as con:
+                    yield con
+            finally:
+                self.con.close()
+                self.con = _Released()  # type: ignore[assignment]
+            return
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
@@ -182,39 +223,16 @@ def to_matrix(column: pa.ChunkedArray) -> np.ndarray:
     return flat.reshape(len(column), -1)
 
 
-def _connect(path: Path, read_only: bool, retries: int = 0, wait_s: float = 0.25):
-    for attempt in range(retries + 1):
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise StoreError(f"cannot open store {path}: {exc}") from exc
-            if attempt == retries:
-                raise StoreBusyError(
-                    f"the store {path} is locked by another process (a running job or "
-                    f"training?). DuckDB allows one writer at a time; wait for it or stop it. "
-                    f"({exc})"
-                ) from exc
-            time.sleep(wait_s)
-    raise AssertionError("unreachable")
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that wrote a ``running`` row may still be at work."""
-    if pid is None or host != socket.gethostname():
-        return host != socket.gethostname()  # another machine's process: cannot tell, trust it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def live_status(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows of runs or jobs with ``status``, ``pid`` and ``host``: a ``running`` row whose
-    process is gone (killed, crashed machine) reads ``interrupted``; pid and host dropped."""
-    status = ["interrupted" if s == "running" and not process_alive(p, h) else s
-              for s, p, h in zip(frame["status"], frame["pid"], frame["host"])]
-    return frame.with_columns(pl.Series("status", status, dtype=pl.String)).drop("pid", "host")
+    """Rows of runs or jobs with ``status``, ``pid`` and ``host`` (and, where present,
+    ``pid_started`` and ``updated_at``): a ``running`` row whose process is gone (killed,
+    crashed machine, PID reused, another host silent too long) reads ``interrupted``; the
+    owner columns are dropped."""
+    n = frame.height
+    started = frame["pid_started"] if "pid_started" in frame.columns else [None] * n
+    updated = frame["updated_at"] if "updated_at" in frame.columns else [None] * n
+    status = ["interrupted" if s == "running" and not processes.alive(p, h, st, u) else s
+              for s, p, h, st, u in zip(frame["status"], frame["pid"], frame["host"], started,
+                                        updated)]
+    return frame.with_columns(pl.Series("status", status, dtype=pl.String)).drop(
+        [c for c in ("pid", "host", "pid_started") if c in frame.columns])

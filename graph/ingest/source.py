@@ -8,7 +8,9 @@ split (str|null: given by the source, else assigned later), file (str), line (i6
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,15 +82,37 @@ def read_text(path: Path) -> str:
 
 
 def ragged_line(text: str, separator: str, n_fields: int) -> int | None:
-    """1-based number of the first line whose field count differs from the header's.
+    """1-based line where the first record whose field count differs from the header's
+    starts, quoting understood (a quoted field may hold the separator or a newline)."""
+    found = ragged_record(text, separator, n_fields)
+    return found[0] if found else None
 
-    Quoting is ignored, so this is only a pointer for the error message of a parser that
-    already refused the file."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line and len(line.split(separator)) != n_fields:
-            return number
+
+def ragged_record(text: str, separator: str, n_fields: int) -> tuple[int, int] | None:
+    """(line where it starts, its field count) of the first record with other than
+    ``n_fields`` fields; blank lines are skipped. None when every record fits."""
+    reader = csv.reader(io.StringIO(text), delimiter=separator, quotechar='"',
+                        doublequote=True, strict=False)
+    start = 1
+    try:
+        for record in reader:
+            if record and len(record) != n_fields:
+                return start, len(record)
+            start = reader.line_num + 1
+    except csv.Error:
+        return start, -1
     return None
+
+
+def check_records(text: str, separator: str, n_fields: int, path: Path) -> None:
+    """A row with fewer (or more) fields than the header is an error naming its line, not a
+    row of NULLs."""
+    found = ragged_record(text, separator, n_fields)
+    if found is not None:
+        line, got = found
+        what = "an unreadable quoted field" if got < 0 else f"{got} field(s)"
+        raise IngestError(path, f"the header has {n_fields} fields and this row {what}",
+                          line=line)
 
 
 def finish_interactions(frame: pl.DataFrame) -> pl.DataFrame:

@@ -8,14 +8,17 @@ and any other ``text`` columns to keep for the LLM jobs.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import polars as pl
 from pydantic import BaseModel
 
 from workbench.graph.ingest.formats import FormatSpec, register_format
-from workbench.graph.ingest.source import (IngestError, SourceData, cast_column, finish_interactions,
-                                 json_of, ragged_line, read_text)
+from workbench.graph.ingest.source import (IngestError, SourceData, cast_column,
+                                           check_records, finish_interactions, json_of,
+                                           ragged_line, read_text)
 
 
 class ColumnMap(BaseModel):
@@ -32,7 +35,8 @@ class ColumnMap(BaseModel):
 
 
 def read_frame(path: Path) -> pl.DataFrame:
-    """A CSV (header row) or Parquet file, every column as read; CSV columns as strings."""
+    """A CSV (header row) or Parquet file, every column as read (CSV columns as strings,
+    Parquet columns with their own types: see :func:`as_text` and :func:`as_number`)."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         if not path.exists():
@@ -43,18 +47,53 @@ def read_frame(path: Path) -> pl.DataFrame:
             raise IngestError(path, f"not a readable Parquet file: {exc}") from exc
         if frame.height == 0:
             raise IngestError(path, "the file is empty")
-        return frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns
-                                  if frame[c].dtype != pl.String)
+        return frame
     if suffix not in (".csv", ".tsv"):
         raise IngestError(path, "expected a .csv, .tsv or .parquet file")
     text = read_text(path)
     sep = "\t" if suffix == ".tsv" else ","
+    n_fields = len(next(csv.reader(io.StringIO(text), delimiter=sep)))
+    check_records(text, sep, n_fields, path)  # short rows would read as NULLs
     try:
         return pl.read_csv(text.encode(), separator=sep, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        n_fields = len(text.split("\n", 1)[0].split(sep))
         raise IngestError(path, f"malformed row ({str(exc).splitlines()[0]})",
                           line=ragged_line(text, sep, n_fields)) from exc
+
+
+def as_text(frame: pl.DataFrame, path: Path, column: str) -> pl.DataFrame:
+    """A mapped id or title column as text: strings as they are, integers written out;
+    anything else (floats, lists, structs) is refused with the column's type."""
+    dtype = frame.schema[column]
+    if dtype == pl.String:
+        return frame
+    if dtype.is_integer() or dtype == pl.Categorical or dtype == pl.Enum:
+        return frame.with_columns(pl.col(column).cast(pl.String))
+    raise IngestError(path, f"holds {dtype}; this column must hold text or integers",
+                      column=column)
+
+
+def as_number(frame: pl.DataFrame, path: Path, column: str) -> pl.DataFrame:
+    """A mapped rating or time column as Float64: numbers as they are, text parsed (naming
+    the first value that is not a number), datetimes as seconds since the epoch."""
+    dtype = frame.schema[column]
+    if dtype == pl.String:
+        return cast_column(frame, column, pl.Float64, path)
+    if dtype.is_numeric():
+        return frame.with_columns(pl.col(column).cast(pl.Float64))
+    if dtype in (pl.Datetime, pl.Date) or isinstance(dtype, pl.Datetime):
+        return frame.with_columns(pl.col(column).dt.epoch("s").cast(pl.Float64))
+    raise IngestError(path, f"holds {dtype}; this column must hold numbers", column=column)
+
+
+def text_of(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """Any item text column as a JSON-friendly value: lists joined with ", "."""
+    dtype = frame.schema[column]
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return pl.col(column).cast(pl.List(pl.String)).list.join(", ")
+    if dtype == pl.String or dtype.is_numeric():
+        return pl.col(column)
+    return pl.col(column).cast(pl.String)
 
 
 def _need(frame: pl.DataFrame, path: Path, *columns: str | None) -> None:
@@ -67,13 +106,14 @@ def _need(frame: pl.DataFrame, path: Path, *columns: str | None) -> None:
 def read_table(path: Path, columns: ColumnMap) -> SourceData:
     frame = read_frame(path)
     _need(frame, path, columns.user, columns.item, columns.rating, columns.timestamp)
-    for col in (columns.user, columns.item):
+    for col in (columns.user, columns.item):  # unmapped columns are never looked at
+        frame = as_text(frame, path, col)
         empty = frame[col].is_null() | (frame[col].str.strip_chars() == "")
         if empty.any():
             raise IngestError(path, "empty id", line=int(empty.arg_max()) + 2, column=col)
     for col in (columns.rating, columns.timestamp):
         if col is not None:
-            frame = cast_column(frame, col, pl.Float64, path)
+            frame = as_number(frame, path, col)
     inter = frame.select(
         pl.col(columns.user).str.strip_chars().alias("user_key"),
         pl.col(columns.item).str.strip_chars().alias("item_key"),
@@ -84,6 +124,10 @@ def read_table(path: Path, columns: ColumnMap) -> SourceData:
     if columns.item_file is not None:
         items = read_frame(columns.item_file)
         _need(items, columns.item_file, columns.item_id, columns.title, *columns.text)
+        items = as_text(items, columns.item_file, columns.item_id)
+        if columns.title:
+            items = as_text(items, columns.item_file, columns.title)
+        items = items.with_columns(text_of(items, c).alias(c) for c in columns.text)
         source.items = items.select(
             pl.col(columns.item_id).str.strip_chars().alias("item_key"),
             (pl.col(columns.title) if columns.title else pl.lit(None, pl.String)).alias("title"),

@@ -33,7 +33,7 @@ def test_reads_succeed_while_a_job_runs(app_store):
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "started"
-    reader = Reader(app_store, retries=200, wait_s=0.05)
+    reader = Reader(app_store, timeout_s=10)
     seen = []
     while proc.poll() is None:
         seen.append(reader.value("SELECT count(*) FROM profiles WHERE entity = 'item'"))

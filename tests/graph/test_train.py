@@ -164,7 +164,8 @@ def test_killed_run_never_looks_finished(tmp_path):
             print("epoch", epoch, flush=True)
             time.sleep(0.2)
         with Store.open({str(db)!r}) as store:
-            train(store, TrainConfig(max_epochs=10000, batch_size=64), on_epoch=on_epoch)
+            train(store, TrainConfig(max_epochs=10000, batch_size=64, epoch_write_s=0),
+                  on_epoch=on_epoch)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:

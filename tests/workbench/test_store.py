@@ -37,7 +37,7 @@ def test_read_only_open_upgrades_an_older_store(tmp_path):
     holder = hold_lock(path, read_only=True)
     try:
         with pytest.raises(StoreError, match="needs a schema upgrade"):
-            Store.open_read_only(path, retries=0)
+            Store.open_read_only(path, timeout_s=0)
     finally:
         holder.kill()
         holder.wait()
@@ -79,7 +79,7 @@ def test_locked_store_gives_a_clear_error(tmp_path):
     holder = hold_lock(path)
     try:
         with pytest.raises(StoreError, match="locked by another process"):
-            Store.open(path)
+            Store.open(path, timeout_s=0.5)
     finally:
         holder.kill()
         holder.wait()

@@ -28,9 +28,9 @@ CASES = {
     "wrong type": ("user_id:token\titem_id:token\trating:float\nu1\ti1\t5\nu1\ti2\tfive\n", None,
                    r"bad\.inter, line 3, column 'rating': cannot read 'five'"),
     "too many fields": ("user_id:token\titem_id:token\nu1\ti1\nu1\ti2\textra\n", None,
-                        r"bad\.inter, line 3: malformed row"),
+                        r"bad\.inter, line 3: the header has 2 fields and this row 3"),
     "too few fields": ("user_id:token\titem_id:token\trating:float\nu1\ti1\t4\nu2\n", None,
-                       r"bad\.inter, line 3, column 'item_id'"),
+                       r"bad\.inter, line 3: the header has 3 fields and this row 1"),
     "untyped header": ("user_id\titem_id\nu1\ti1\n", None, r"line 1: header field 'user_id' "
                        r"lacks a type"),
     "unknown item": (GOOD_INTER + "u3\ti9\t4\n", GOOD_ITEM, r"bad\.inter, line 5: unknown item 'i9'"),
@@ -72,8 +72,71 @@ def test_bad_lightgcn_lines(loaded, tmp_path, train, pattern):
 
 def test_csv_ragged_row_names_the_line(store, tmp_path):
     p = write(tmp_path / "r.csv", "user_id,item_id\na,1\nb,2,3\n")
-    with pytest.raises(IngestError, match=r"r\.csv, line 3: malformed row"):
+    with pytest.raises(IngestError, match=r"r\.csv, line 3: the header has 2 fields and this "
+                                          r"row 3"):
         ingest(store, IngestOptions(path=p), tmp_path)
+
+
+def test_csv_short_row_is_refused_not_read_as_nulls(store, tmp_path):
+    from workbench.graph.ingest import ColumnMap
+
+    p = write(tmp_path / "s.csv", "user_id,item_id,rating\na,1,5\nb,2\n")
+    with pytest.raises(IngestError, match=r"s\.csv, line 3: the header has 3 fields and this "
+                                          r"row 2"):
+        ingest(store, IngestOptions(path=p, columns=ColumnMap(rating="rating")), tmp_path)
+    assert store.con.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
+
+
+def test_ragged_row_after_a_quoted_newline_names_its_own_line(store, tmp_path):
+    # line 2-3 hold one record (a quoted newline), line 4 is the short one
+    p = write(tmp_path / "q.csv", 'user_id,item_id,note\na,1,"two\nlines, and a comma"\n'
+                                   'b,2\nc,3,x\n')
+    with pytest.raises(IngestError, match=r"q\.csv, line 4:"):
+        ingest(store, IngestOptions(path=p), tmp_path)
+
+
+@pytest.mark.parametrize("header,pattern", [
+    ("user_id:float\titem_id:token", r"line 1, column 'user_id': user_id is declared :float"),
+    ("user_id:token\titem_id:token_seq", r"column 'item_id': item_id is declared :token_seq"),
+    ("user_id:token\titem_id:token\trating:token", r"column 'rating': rating is declared "
+                                                    r":token.*rating:float"),
+    ("user_id:token\titem_id:token\tx:blob", r"column 'x': unknown type 'blob'"),
+])
+def test_recbole_types_are_checked_for_mapped_columns(store, tmp_path, header, pattern):
+    n = header.count("\t") + 1
+    p = write(tmp_path / "t" / "t.inter", header + "\n" + "\t".join(["1"] * n) + "\n")
+    with pytest.raises(IngestError, match=pattern):
+        ingest(store, IngestOptions(path=p), tmp_path)
+
+
+def test_recbole_unmapped_columns_are_not_checked(store, tmp_path):
+    d = tmp_path / "u"
+    write(d / "u.inter", "user_id:token\titem_id:token\tweird:float\nu1\ti1\tn/a\n"
+                         "u2\ti1\t3\n")
+    write(d / "u.item", "item_id:token\ttitle:token\tprice:float\ni1\tOne\tunknown\n")
+    info = ingest(store, IngestOptions(path=d), tmp_path)
+    assert info.n_interactions == 2
+    text = store.con.execute("SELECT text FROM items").fetchone()[0]
+    assert '"price":"unknown"' in text  # kept as text, not a reason to refuse the file
+
+
+def test_parquet_list_columns_unmapped_are_ignored_and_mapped_are_named(store, tmp_path):
+    import polars as pl
+
+    from workbench.graph.ingest import ColumnMap
+
+    p = tmp_path / "l.parquet"
+    pl.DataFrame({"u": [1, 2, 2], "i": ["a", "a", "b"], "tags": [["x"], [], ["y", "z"]],
+                  "when": pl.Series([1, 2, 3]).cast(pl.Datetime("ms"))}).write_parquet(p)
+    info = ingest(store, IngestOptions(path=p, columns=ColumnMap(
+        user="u", item="i", timestamp="when")), tmp_path)
+    assert info.n_interactions == 3  # integer ids become text, datetimes seconds
+    with pytest.raises(IngestError, match=r"l\.parquet, column 'tags': holds List"):
+        ingest(store, IngestOptions(path=p, name="again", columns=ColumnMap(
+            user="u", item="tags")), tmp_path)
+    with pytest.raises(IngestError, match=r"column 'tags': holds List.*must hold numbers"):
+        ingest(store, IngestOptions(path=p, name="again", columns=ColumnMap(
+            user="u", item="i", rating="tags")), tmp_path)
 
 
 def test_csv_missing_mapped_column(store, tmp_path):
