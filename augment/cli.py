@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from workbench.augment.backends import BackendSettings, build_backend
 from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
 from workbench.augment.jobs import JobKind, JobReport, JobRunner
 from workbench.augment.registry import JobKindSpec, build_kind, job_kinds
@@ -25,6 +26,13 @@ Limit = Annotated[Optional[int], typer.Option(help="Only the first N entities (a
 DryRun = Annotated[bool, typer.Option(help="Print prompts and a token estimate; run nothing.")]
 ChunkSize = Annotated[int, typer.Option(help="Entities per batch and per committed chunk.")]
 MaxAttempts = Annotated[int, typer.Option(help="Attempts per entity before giving up.")]
+BackendName = Annotated[Optional[str], typer.Option(
+    "--backend", help="Where the engine runs: local (this process) or ray (Ray Data, one "
+                      "engine per replica). Default: $WORKBENCH_BACKEND or local.")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    help="Ray backend: a running cluster to join (host:port); default: Ray on this machine.")]
+Replicas = Annotated[Optional[int], typer.Option(
+    help="Ray backend: engine replicas (data parallelism). Default: $WORKBENCH_REPLICAS or 1.")]
 Force = Annotated[bool, typer.Option(help=(
     "Take over a job recorded as running on another host (whose process cannot be checked "
     "from here) once you know that process is gone."))]
@@ -42,21 +50,30 @@ def prepare_command(force: Annotated[bool, typer.Option(help="Convert again.")] 
     console.print(f"model ready: {path}")
 
 
+def backend_settings(backend: str | None, ray_address: str | None, replicas: int | None
+                     ) -> BackendSettings:
+    """The environment's backend settings, with the command's options on top."""
+    given = {"backend": backend, "ray_address": ray_address, "replicas": replicas}
+    return BackendSettings(**{k: v for k, v in given.items() if v is not None})
+
+
 def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool,
-            chunk_size: int, max_attempts: int, force: bool = False) -> None:
+            chunk_size: int, max_attempts: int, force: bool = False,
+            where: BackendSettings | None = None) -> None:
     settings = EngineSettings()
     try:
         model_path = resolve_model(settings.model, get_settings().models_dir)
     except FileNotFoundError as exc:
         fail(str(exc))
     engine = LLMEngine(settings, model_path)
+    backend = build_backend(where or BackendSettings(), settings, model_path)
     with open_store() as store:
         try:
             info = store.dataset(dataset)
         except StoreError as exc:
             fail(str(exc))
         runner = JobRunner(store, engine, SamplingSettings(max_tokens=kind.max_tokens),
-                           settings.model, chunk_size, max_attempts)
+                           settings.model, chunk_size, max_attempts, backend=backend)
         if dry_run:
             try:
                 show_dry_run(runner, kind, info, limit)
@@ -120,18 +137,22 @@ def job_command(spec: JobKindSpec) -> Callable[..., None]:
 
     def command(dataset: str | None = None, limit: int | None = None, dry_run: bool = False,
                 chunk_size: int = 256, max_attempts: int = 3, force: bool = False,
-                **options: object) -> None:
+                backend: str | None = None, ray_address: str | None = None,
+                replicas: int | None = None, **options: object) -> None:
         with read_store() as store:
             info = store.dataset(dataset)
             kind = build_kind(spec.name, store, info, **options)
-        run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts, force)
+        run_job(kind, dataset, limit, dry_run, chunk_size, max_attempts, force,
+                backend_settings(backend, ray_address, replicas))
 
     common = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                 annotation=annotation)
               for name, default, annotation in (
                   ("dataset", None, Dataset), ("limit", None, Limit),
                   ("dry_run", False, DryRun), ("chunk_size", 256, ChunkSize),
-                  ("max_attempts", 3, MaxAttempts), ("force", False, Force))]
+                  ("max_attempts", 3, MaxAttempts), ("force", False, Force),
+                  ("backend", None, BackendName), ("ray_address", None, RayAddress),
+                  ("replicas", None, Replicas))]
     command.__signature__ = inspect.Signature(common + _kind_parameters(spec))
     command.__doc__ = spec.summary
     return command
@@ -146,15 +167,19 @@ def embed_command(
     job: Annotated[Optional[str], typer.Option(
         help="The job whose text to embed (default: the newest of --source with output).")]
         = None,
+    backend: BackendName = None,
+    ray_address: RayAddress = None,
+    replicas: Replicas = None,
 ) -> None:
     """Embed item text or generated text with a local text encoder (all-MiniLM-L6-v2)."""
     from workbench.augment.embed import TextEncoder, embed_job, latest_job
 
+    where = build_backend(backend_settings(backend, ray_address, replicas), None, "")
     with open_store() as store:
         try:
             info = store.dataset(dataset)
             job = latest_job(store, info.dataset_id, source, job)
-            job_id, written = embed_job(store, TextEncoder(), job)
+            job_id, written = embed_job(store, TextEncoder(), job, backend=where)
         except (StoreError, FileNotFoundError) as exc:
             fail(str(exc))
     console.print(f"job [bold]{job_id}[/bold]: {written} new embeddings of {source}")

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -139,11 +139,22 @@ def latest_job(store: Store, dataset_id: int, kind: str, job_id: str | None = No
     return dict(zip([d[0] for d in store.con.description], rows[0]))
 
 
+def local_vectors(job_id: str, todo: pl.DataFrame, encoder: TextEncoder, chunk_size: int
+                  ) -> Iterator[tuple[pl.DataFrame, Callable[[], None]]]:
+    """Chunks of (entity, entity_idx, vector), encoded in this process."""
+    for start in range(0, todo.height, chunk_size):
+        chunk = todo.slice(start, chunk_size)
+        yield chunk.select("entity", "entity_idx").with_columns(
+            pl.Series("vector", encoder.encode(chunk["text"].to_list()))), lambda: None
+
+
 def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: int = 512,
-              on_chunk: Callable[[int], None] | None = None) -> tuple[str, int]:
+              on_chunk: Callable[[int], None] | None = None,
+              backend: object | None = None) -> tuple[str, int]:
     """Embed a source job's outputs, one transaction per chunk (a rerun embeds only what is
     missing, e.g. after a crash or after the source job grew); returns (job id, rows written
-    now). ``on_chunk`` gets the rows written so far after each commit."""
+    now). ``on_chunk`` gets the rows written so far after each commit. A ``backend`` with an
+    ``embed`` method (Ray) encodes on its replicas; this process writes."""
     if source_job["kind"] not in SOURCE_KINDS:
         raise StoreError(f"cannot embed the output of a {source_job['kind']} job")
     kind = SOURCE_KINDS[source_job["kind"]]
@@ -156,7 +167,8 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: 
     todo = texts.filter(~pl.col("entity_idx").is_in(list(done)))
     manifest = {"encoder": encoder.name, "encoder_path": str(encoder.path),
                 "source_job": source_job["job_id"], "source_kind": source_job["kind"],
-                "normalized": True}
+                "normalized": True,
+                "backend": backend.describe() if backend is not None else {"name": "local"}}
     exists = store.con.execute("SELECT count(*) FROM jobs WHERE job_id = ?", [job_id]).fetchone()[0]
     if not exists:
         store.con.execute(
@@ -170,17 +182,21 @@ def embed_job(store: Store, encoder: TextEncoder, source_job: dict, chunk_size: 
             "updated_at = current_timestamp WHERE job_id = ?",
             [texts.height, os.getpid(), socket.gethostname(), job_id])
     written = 0
-    for start in range(0, todo.height, chunk_size):
-        chunk = todo.slice(start, chunk_size)
-        vectors = encoder.encode(chunk["text"].to_list())
-        rows = chunk.select("entity", "entity_idx").with_columns(
+    encode = getattr(backend, "embed", None) or local_vectors
+    for vectors, committed in encode(job_id, todo, encoder, chunk_size):
+        rows = vectors.with_columns(
             pl.lit(job_id).alias("job_id"), pl.lit(source_job["dataset_id"]).alias("dataset_id"),
-            pl.lit(kind).alias("kind"),
-            pl.Series("vector", vectors).cast(pl.List(pl.Float32)))
+            pl.lit(kind).alias("kind"), pl.col("vector").cast(pl.List(pl.Float32)))
         with store.transaction() as con:
+            seen = {r[0] for r in con.execute(  # a shard committed before: nothing twice
+                "SELECT entity_idx FROM embeddings WHERE job_id = ? AND entity_idx IN "
+                "(SELECT unnest(?::INTEGER[]))", [job_id, rows["entity_idx"].to_list()]
+            ).fetchall()}
+            rows = rows.filter(~pl.col("entity_idx").is_in(list(seen))) if seen else rows
             store.insert_frame("embeddings", rows)
             con.execute("UPDATE jobs SET n_done = n_done + ?, updated_at = current_timestamp "
                         "WHERE job_id = ?", [rows.height, job_id])
+        committed()
         written += rows.height
         if on_chunk:
             on_chunk(written)

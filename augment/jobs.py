@@ -8,9 +8,9 @@ counters) is one transaction, so a job killed at any point (even ``kill -9``) lo
 the chunk in flight and never writes anything twice.
 
 An answer that is not valid JSON for the schema is recorded in ``rejected_outputs`` with the
-raw text and the reason, and retried (``max_attempts`` in all; retries sample at
-``retry_temperature`` with a new seed, since a greedy retry would repeat itself). It is never
-stored as data.
+raw text and the reason, and retried (:mod:`workbench.augment.generate`). It is never stored
+as data. Where the engine runs is the backend's business (:mod:`workbench.augment.backends`):
+in this process, or on Ray replicas; either way this runner alone writes the store.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import polars as pl
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from workbench import processes
 from workbench.augment.engine import LLMEngine, SamplingSettings
+from workbench.augment.backends import Backend, LocalBackend
+from workbench.augment.generate import Generated, generate
 from workbench.augment.prompts import PromptTemplate
 from workbench.store import DatasetInfo, Store, StoreError
 
@@ -74,16 +75,6 @@ class JobReport:
         return self.output_tokens / self.llm_s if self.llm_s else 0.0
 
 
-def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
-    """The validated answer, or None and the reason it was rejected."""
-    try:
-        return schema.model_validate_json(text), None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "answer"
-        return None, f"{first['type']} at {where}: {first['msg']}"[:500]
-
-
 def schema_hash(schema: type[BaseModel]) -> str:
     return hashlib.sha256(json.dumps(schema.model_json_schema(), sort_keys=True).encode()
                           ).hexdigest()
@@ -94,8 +85,9 @@ class JobRunner:
 
     def __init__(self, store: Store, engine: LLMEngine, sampling: SamplingSettings,
                  model_name: str, chunk_size: int = 256, max_attempts: int = 3,
-                 retry_temperature: float = 0.8) -> None:
+                 retry_temperature: float = 0.8, backend: Backend | None = None) -> None:
         self.store, self.engine, self.sampling = store, engine, sampling
+        self.backend = backend or LocalBackend()
         self.model_name = model_name
         self.chunk_size, self.max_attempts = chunk_size, max_attempts
         self.retry_temperature = retry_temperature
@@ -119,6 +111,7 @@ class JobRunner:
             "schema": kind.schema.model_json_schema(), "sampling": self.sampling.model_dump(),
             "max_attempts": self.max_attempts, "retry_temperature": self.retry_temperature,
             "chunk_size": self.chunk_size, "identity": getattr(kind, "identity", ""),
+            "backend": self.backend.describe(),
         }
 
     def _open_job(self, job_id: str, kind: JobKind, dataset: DatasetInfo, n_total: int,
@@ -148,10 +141,11 @@ class JobRunner:
                         f"job {job_id} is running in PID {pid} on {host}" + (
                             ": wait for it, or stop it and run again" if local else
                             "; --force to take it over once that process is gone"))
-            con.execute(
+            con.execute(  # the manifest says where the job ran last
                 "UPDATE jobs SET status = 'running', n_total = greatest(n_total, ?), pid = ?, "
-                "host = ?, pid_started = ?, updated_at = current_timestamp WHERE job_id = ?",
-                [n_total, *me, job_id])
+                "host = ?, pid_started = ?, updated_at = current_timestamp, "
+                "manifest = json_merge_patch(manifest, ?) WHERE job_id = ?",
+                [n_total, *me, json.dumps({"backend": self.backend.describe()}), job_id])
 
     def pending(self, job_id: str, kind: JobKind, items: list[WorkItem]) -> list[WorkItem]:
         """Items without an output row and with attempts left."""
@@ -172,14 +166,19 @@ class JobRunner:
         if limit is not None:
             items = items[:limit]
         job_id = self.job_id(kind, dataset)
+        self.backend.prepare()
+        try:
+            return self._run(job_id, kind, dataset, items, on_chunk, force)
+        finally:
+            self.backend.close()
+
+    def _run(self, job_id: str, kind: JobKind, dataset: DatasetInfo, items: list[WorkItem],
+             on_chunk: Callable[[JobReport], None] | None, force: bool) -> JobReport:
         self._open_job(job_id, kind, dataset, len(items), force)
         todo = self.pending(job_id, kind, items)
         report = JobReport(job_id, "running", len(items), len(items) - len(todo), 0, 0, 0, 0, 0.0)
         report.n_rejected = self._count_rejected(job_id)
-        for chunk in _chunks(todo, self.chunk_size):
-            self._run_chunk(job_id, kind, chunk, report)
-            if on_chunk:
-                on_chunk(report)
+        self.backend.run(self, job_id, kind, items, todo, report, on_chunk)
         with self.store.transaction() as con:
             con.execute("UPDATE jobs SET status = 'done', updated_at = current_timestamp "
                         "WHERE job_id = ? AND pid = ? AND host = ?",
@@ -191,60 +190,30 @@ class JobRunner:
         return self.store.con.execute(
             "SELECT count(*) FROM rejected_outputs WHERE job_id = ?", [job_id]).fetchone()[0]
 
-    def _run_chunk(self, job_id: str, kind: JobKind, chunk: list[WorkItem],
-                   report: JobReport) -> None:
-        prior = dict(self.store.con.execute(
+    def prior_rejections(self, job_id: str) -> dict[int, int]:
+        """Each entity's rejected attempts so far (retries continue from there)."""
+        return dict(self.store.con.execute(
             "SELECT entity_idx, count(*) FROM rejected_outputs WHERE job_id = ? "
             "GROUP BY entity_idx", [job_id]).fetchall())
-        accepted: list[tuple[WorkItem, BaseModel]] = []
-        rejected: list[dict] = []
-        tokens = {"prompt": 0, "output": 0, "s": 0.0}  # this chunk's, added on commit
-        waiting = self._drop_too_long(job_id, kind, chunk, prior, rejected)
-        for attempt in range(1, self.max_attempts + 1):
-            waiting = [w for w in waiting if prior.get(w.entity_idx, 0) < self.max_attempts]
-            if not waiting:
-                break
-            sampling = self.sampling if attempt == 1 else self.sampling.model_copy(
-                update={"temperature": max(self.sampling.temperature, self.retry_temperature)})
-            start = time.perf_counter()
-            with self.store.released():  # readers (the dashboard) may look in meanwhile
-                outs = self.engine.chat([w.messages for w in waiting], sampling, kind.schema,
-                                        seed_offset=attempt - 1)
-            tokens["s"] += time.perf_counter() - start
-            retry = []
-            for work, out in zip(waiting, outs):
-                tokens["prompt"] += out.n_prompt_tokens
-                tokens["output"] += out.n_output_tokens
-                answer, reason = parse_answer(out.text, kind.schema)
-                if answer is not None:
-                    accepted.append((work, answer))
-                    continue
-                prior[work.entity_idx] = prior.get(work.entity_idx, 0) + 1
-                rejected.append({"job_id": job_id, "entity": kind.entity,
-                                 "entity_idx": work.entity_idx,
-                                 "attempt": prior[work.entity_idx], "raw_text": out.text,
-                                 "reason": reason})
-                retry.append(work)
-            waiting = retry
-        self._write_chunk(job_id, kind, accepted, rejected, tokens, report)
 
-    def _drop_too_long(self, job_id: str, kind: JobKind, chunk: list[WorkItem], prior: dict,
-                       rejected: list[dict]) -> list[WorkItem]:
-        """Prompts that cannot fit the model's context are rejected once, for good."""
-        budget = self.engine.settings.max_model_len - self.sampling.max_tokens
-        lengths = self.engine.count_tokens([w.messages for w in chunk])
-        keep = []
-        for work, n in zip(chunk, lengths):
-            if n <= budget:
-                keep.append(work)
-                continue
-            attempt = prior.get(work.entity_idx, 0) + 1
-            prior[work.entity_idx] = self.max_attempts  # no retry can help
-            rejected.append({"job_id": job_id, "entity": kind.entity,
-                             "entity_idx": work.entity_idx, "attempt": attempt, "raw_text": None,
-                             "reason": f"prompt too long: {n} tokens, the budget is {budget} "
-                                       f"(max_model_len - max_tokens)"})
-        return keep
+    def run_chunk(self, job_id: str, kind: JobKind, chunk: list[WorkItem],
+                  report: JobReport) -> None:
+        """Generate one chunk with this process's engine and commit it."""
+        got = generate(self.engine, {w.entity_idx: w.messages for w in chunk}, kind.schema,
+                       kind.entity, self.sampling, self.prior_rejections(job_id),
+                       self.max_attempts, self.retry_temperature,
+                       released=self.store.released)  # the dashboard may look in meanwhile
+        self.commit(job_id, kind, chunk, got, report)
+
+    def commit(self, job_id: str, kind: JobKind, chunk: list[WorkItem], got: Generated,
+               report: JobReport) -> None:
+        """Write what a chunk generated (from any backend) in one transaction."""
+        works = {w.entity_idx: w for w in chunk}
+        accepted = [(works[idx], answer) for idx, answer in got.accepted]
+        rejected = [{"job_id": job_id, **r} for r in got.rejected]
+        tokens = {"prompt": sum(got.prompt_tokens.values()),
+                  "output": sum(got.output_tokens.values()), "s": got.llm_s}
+        self._write_chunk(job_id, kind, accepted, rejected, tokens, report)
 
     def _write_chunk(self, job_id: str, kind: JobKind, accepted: list, rejected: list[dict],
                      tokens: dict, report: JobReport) -> None:
@@ -291,11 +260,6 @@ class JobRunner:
         if owner is not None and tuple(owner) != me:
             raise StoreError(f"job {job_id} was taken over by PID {owner[0]} on {owner[1]}: "
                              "this runner stops (its last chunk is written)")
-
-
-def _chunks(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def job_row(store: Store, job_id: str) -> dict:

@@ -52,3 +52,31 @@ def limit_file_size(max_bytes: int):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
     return apply
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """Live (not zombie) child processes of ``pid``, with their command lines (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rfind(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append((int(stat.parent.name), cmd.strip()[:120]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite leaves no process behind: a server, a job or a training run a test started
+    and did not stop fails the run (vLLM's own engine process, which the session's shared
+    engine holds until exit, is not ours to stop)."""
+    left = [(p, c) for p, c in _children(os.getpid()) if "EngineCore" not in c
+            and "vllm" not in c.lower()]
+    if left and Path("/proc").exists():
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "processes left behind by the tests: " + "; ".join(f"{p} {c}" for p, c in left),
+            red=True)
+        session.exitstatus = 1

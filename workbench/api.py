@@ -118,11 +118,14 @@ class Workspace:
 
     def augment(self, kind: str, dataset: str | None = None, *, limit: int | None = None,
                 chunk_size: int = 256, max_attempts: int = 3, force: bool = False,
+                backend: str | None = None, ray_address: str | None = None,
+                replicas: int | None = None,
                 on_chunk: Callable[[JobReport], None] | None = None,
                 **options: Any) -> JobReport:
         """Run (or resume) an LLM job of a registered kind (``item-attributes``,
         ``user-profiles``, ``item-profiles``, ``edges``...); ``options`` are the kind's own
-        (``workbench augment KIND --help``), e.g. ``run=RUN_ID`` for edges."""
+        (``workbench augment KIND --help``), e.g. ``run=RUN_ID`` for edges. ``backend="ray"``
+        runs the engine on Ray replicas (``ray_address``, ``replicas``)."""
         from workbench.augment.engine import SamplingSettings
         from workbench.augment.jobs import JobRunner
         from workbench.augment.registry import build_kind
@@ -130,22 +133,50 @@ class Workspace:
         with self.store() as store:
             info = store.dataset(dataset)
             job = build_kind(kind, store, info, **options)
-        engine = self.engine()
+        where = self._backend(backend, ray_address, replicas)
+        engine = self.engine() if where.name == "local" else self._lazy_engine()
         with self.store(write=True) as store:
             runner = JobRunner(store, engine, SamplingSettings(max_tokens=job.max_tokens),
-                               engine.settings.model, chunk_size, max_attempts)
+                               engine.settings.model, chunk_size, max_attempts,
+                               backend=where)
             return runner.run(job, info, limit, on_chunk=on_chunk, force=force)
 
     def embed(self, source: str = "user-profiles", dataset: str | None = None,
-              job: str | None = None) -> str:
+              job: str | None = None, backend: str | None = None,
+              ray_address: str | None = None, replicas: int | None = None) -> str:
         """Embed item text (``item-text``) or a job's generated text; returns the embed job."""
         from workbench.augment.embed import TextEncoder, embed_job, latest_job
 
+        where = self._backend(backend, ray_address, replicas, engine=False)
         with self.store(write=True) as store:
             info = store.dataset(dataset)
             job_id, _ = embed_job(store, TextEncoder(),
-                                  latest_job(store, info.dataset_id, source, job))
+                                  latest_job(store, info.dataset_id, source, job),
+                                  backend=where)
             return job_id
+
+    def _backend(self, backend: str | None, ray_address: str | None, replicas: int | None,
+                 engine: bool = True) -> Any:
+        from workbench.augment.backends import BackendSettings, build_backend
+
+        given = {"backend": backend, "ray_address": ray_address, "replicas": replicas}
+        settings = BackendSettings(**{k: v for k, v in given.items() if v is not None})
+        if not engine or settings.backend == "local":
+            return build_backend(settings, None, "")
+        lazy = self._lazy_engine()
+        return build_backend(settings, lazy.settings, lazy.model_path)
+
+    def _lazy_engine(self) -> LLMEngine:
+        """The engine's settings and model, without starting it (the replicas start theirs)."""
+        from workbench.augment.engine import EngineSettings, LLMEngine, resolve_model
+
+        if self._engine is not None:
+            return self._engine
+        settings = self._llm or EngineSettings()
+        try:
+            return LLMEngine(settings, resolve_model(settings.model, self.settings.models_dir))
+        except FileNotFoundError as exc:
+            raise ConfigError(str(exc)) from None
 
     def jobs(self, dataset: str | None = None) -> pl.DataFrame:
         """Enrichment jobs with status, progress, rejected attempts and throughput."""

@@ -38,6 +38,17 @@ def log_path() -> str:
         return "$WORKBENCH_HOME/logs/workbench.log"
 
 
+def quiet(*names: str) -> None:
+    """Send these loggers to the log file (unless ``-v``): for libraries that install their
+    own terminal handlers when imported (Ray Data does)."""
+    if verbose():
+        return
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.handlers = [_LazyFileHandler()]
+
+
 def configure(verbose: bool) -> None:
     """Quiet by default: the noisy libraries log to the log file (opened on first use)."""
     _state["verbose"] = verbose

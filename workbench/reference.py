@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 
 def _sections() -> list[tuple[str, str, type[BaseModel]]]:
+    from workbench.augment.backends import BackendSettings
     from workbench.augment.engine import EngineSettings, SamplingSettings
     from workbench.graph.train import TrainConfig
     from workbench.settings import WorkbenchSettings
@@ -14,6 +15,8 @@ def _sections() -> list[tuple[str, str, type[BaseModel]]]:
     return [
         ("Workbench", "environment `WORKBENCH_<NAME>`", WorkbenchSettings),
         ("LLM engine", "environment `WORKBENCH_LLM_<NAME>`", EngineSettings),
+        ("Where jobs run", "environment `WORKBENCH_<NAME>`, or the job commands' `--backend`, "
+                           "`--ray-address`, `--replicas`", BackendSettings),
         ("Sampling", "per job kind; recorded with every job", SamplingSettings),
         ("Training", "`workbench train --set NAME=VALUE` (also the ablation's)", TrainConfig),
     ]
