@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 from typer.core import TyperGroup
@@ -67,6 +68,24 @@ def root(verbose: Annotated[bool, typer.Option(
     locking.notice = lambda line: print(line, file=sys.stderr, flush=True)
 
 
+def export_command(
+    dataset: Annotated[str, typer.Argument(help="The dataset to export (`workbench datasets`).")],
+    out: Annotated[Path, typer.Argument(help="A new (or empty) folder for the files.")],
+    format: Annotated[Literal["parquet"], typer.Option(
+        help="parquet: one file per table and manifest.json.")] = "parquet",
+) -> None:
+    """Write a dataset and all made from it (jobs, generated rows, graph, runs) as Parquet;
+    `workbench ingest OUT` reads it back."""
+    from workbench.console import read_store
+    from workbench.export import export_dataset
+
+    with read_store() as store:
+        manifest = export_dataset(store, dataset, out)
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    console.print(f"exported [bold]{manifest['dataset']}[/bold] to {out}: "
+                  f"{len(manifest['tables'])} tables, {rows:,} rows", highlight=False)
+
+
 def settings_command() -> None:
     """Every engine, sampling, training and workbench setting with default and description."""
     from workbench.reference import settings_reference
@@ -87,6 +106,7 @@ def build_app() -> typer.Typer:
     app.callback()(root)
     app.command("settings")(settings_command)
     app.command("demo")(demo_command)
+    app.command("export")(export_command)
     graph_cli.register(app)
     train_cli.register(app)
     augment_cli.register(app)

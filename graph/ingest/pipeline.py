@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel
 
+from workbench.export import import_export, is_export
 from workbench.graph.ingest.default import movielens_100k
 from workbench.graph.ingest.formats import detect_format, format_spec
 from workbench.graph.ingest.source import IngestError, SourceData
@@ -107,6 +108,10 @@ def index(keys: pl.Series, name: str) -> pl.DataFrame:
 
 # -- the whole ingest ----------------------------------------------------------------------
 def ingest(store: Store, options: IngestOptions, cache_dir: Path) -> DatasetInfo:
+    """Read a source into the store in one transaction (a workbench export folder is read
+    back whole: :func:`workbench.export.import_export`)."""
+    if is_export(options.path):
+        return import_export(store, options.path, options.name)
     path = options.path or movielens_100k(cache_dir)
     name = options.name or (path.stem if path.is_file() else path.name)
     source = read_source(path, options.format, options.columns)
