@@ -197,8 +197,8 @@ class RayBackend:
                     ray.init(address=self.settings.ray_address, log_to_driver=False,
                              configure_logging=False)
                 else:
-                    # Ray starts workers at nice 15, below its own daemons: on a small
-                    # machine the engine then loses its cores to them (measured 12% slower)
+                    # Ray starts workers at nice 15, below its own daemons: the engine
+                    # should not yield its cores to them
                     os.environ.setdefault("RAY_worker_niceness", "0")
                     ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
                              log_to_driver=False, configure_logging=False,
