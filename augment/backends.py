@@ -45,6 +45,13 @@ class BackendSettings(BaseSettings):
         512, description="object store of a Ray started on this machine, MiB")
 
 
+def backend_settings(backend: str | None = None, ray_address: str | None = None,
+                     replicas: int | None = None) -> BackendSettings:
+    """The environment's backend settings with the given options on top (CLI and API)."""
+    given = {"backend": backend, "ray_address": ray_address, "replicas": replicas}
+    return BackendSettings(**{k: v for k, v in given.items() if v is not None})
+
+
 class Backend(Protocol):
     name: str
 

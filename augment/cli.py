@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from workbench.augment.backends import BackendSettings, build_backend
+from workbench.augment.backends import BackendSettings, backend_settings, build_backend
 from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
 from workbench.augment.jobs import JobKind, JobReport, JobRunner
 from workbench.augment.registry import JobKindSpec, build_kind, job_kinds
@@ -48,13 +48,6 @@ def prepare_command(force: Annotated[bool, typer.Option(help="Convert again.")] 
     except FileNotFoundError as exc:
         fail(str(exc))
     console.print(f"model ready: {path}")
-
-
-def backend_settings(backend: str | None, ray_address: str | None, replicas: int | None
-                     ) -> BackendSettings:
-    """The environment's backend settings, with the command's options on top."""
-    given = {"backend": backend, "ray_address": ray_address, "replicas": replicas}
-    return BackendSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool,

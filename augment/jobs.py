@@ -232,9 +232,10 @@ class JobRunner:
                 [job_id, rows[kind.key_column].to_list()]).fetchall()} if rows.height else set()
             rows = rows.filter(~pl.col(kind.key_column).is_in(list(done))) if done else rows
             if rejected_rows.height:
-                seen = {tuple(r) for r in con.execute(
-                    "SELECT entity_idx, attempt FROM rejected_outputs WHERE job_id = ?",
-                    [job_id]).fetchall()}
+                seen = {tuple(r) for r in con.execute(  # this chunk's entities only
+                    "SELECT entity_idx, attempt FROM rejected_outputs WHERE job_id = ? AND "
+                    "entity_idx IN (SELECT unnest(?::INTEGER[]))",
+                    [job_id, rejected_rows["entity_idx"].unique().to_list()]).fetchall()}
                 rejected_rows = rejected_rows.filter(pl.Series([
                     (i, a) not in seen for i, a in zip(rejected_rows["entity_idx"],
                                                        rejected_rows["attempt"])]))

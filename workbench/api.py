@@ -113,7 +113,7 @@ class Workspace:
                 path = resolve_model(settings.model, self.settings.models_dir)
             except FileNotFoundError as exc:
                 raise ConfigError(str(exc)) from None
-            self._engine = LLMEngine(settings, path)
+            self._engine = LLMEngine(settings, path)  # vLLM starts at its first batch
         return self._engine
 
     def augment(self, kind: str, dataset: str | None = None, *, limit: int | None = None,
@@ -134,7 +134,7 @@ class Workspace:
             info = store.dataset(dataset)
             job = build_kind(kind, store, info, **options)
         where = self._backend(backend, ray_address, replicas)
-        engine = self.engine() if where.name == "local" else self._lazy_engine()
+        engine = self.engine()  # on Ray only the replicas start theirs; this one stays idle
         with self.store(write=True) as store:
             runner = JobRunner(store, engine, SamplingSettings(max_tokens=job.max_tokens),
                                engine.settings.model, chunk_size, max_attempts,
@@ -157,26 +157,12 @@ class Workspace:
 
     def _backend(self, backend: str | None, ray_address: str | None, replicas: int | None,
                  engine: bool = True) -> Any:
-        from workbench.augment.backends import BackendSettings, build_backend
+        from workbench.augment.backends import backend_settings, build_backend
 
-        given = {"backend": backend, "ray_address": ray_address, "replicas": replicas}
-        settings = BackendSettings(**{k: v for k, v in given.items() if v is not None})
+        settings = backend_settings(backend, ray_address, replicas)
         if not engine or settings.backend == "local":
             return build_backend(settings, None, "")
-        lazy = self._lazy_engine()
-        return build_backend(settings, lazy.settings, lazy.model_path)
-
-    def _lazy_engine(self) -> LLMEngine:
-        """The engine's settings and model, without starting it (the replicas start theirs)."""
-        from workbench.augment.engine import EngineSettings, LLMEngine, resolve_model
-
-        if self._engine is not None:
-            return self._engine
-        settings = self._llm or EngineSettings()
-        try:
-            return LLMEngine(settings, resolve_model(settings.model, self.settings.models_dir))
-        except FileNotFoundError as exc:
-            raise ConfigError(str(exc)) from None
+        return build_backend(settings, self.engine().settings, self.engine().model_path)
 
     def jobs(self, dataset: str | None = None) -> pl.DataFrame:
         """Enrichment jobs with status, progress, rejected attempts and throughput."""

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.settings import get_settings
-from workbench.store import Store, StoreError
+from workbench.store import Store
 
 # Piped or logged output (no terminal) would be cut to 80 columns; tables need more.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)

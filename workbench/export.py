@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from workbench import __version__
 from workbench.errors import ConfigError, IngestError, StoreError
@@ -74,8 +75,8 @@ def export_dataset(store: Store, dataset: str | None, out: Path) -> dict:
             path = staging / f"{table}.parquet"
             query = f"SELECT * FROM {table} WHERE {where.replace('$1', str(info.dataset_id))}"
             store.con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
-            n = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-            tables[table] = {"file": path.name, "rows": n, "columns": columns}
+            tables[table] = {"file": path.name, "columns": columns,
+                             "rows": pq.ParquetFile(path).metadata.num_rows}
         manifest = {
             "format": FORMAT, "workbench_version": __version__, "dataset": info.name,
             "migrations": [m[0] for m in store.con.execute(

@@ -4,8 +4,6 @@ path of the CLI, and a soak of a job, a training run and dashboard reads on one 
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import textwrap
