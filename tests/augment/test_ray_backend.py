@@ -27,29 +27,36 @@ from workbench.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-LIMIT, CHUNK = 12, 4
+LIMIT, CHUNK, MAX_ATTEMPTS = 12, 4, 2
+# float32, not the default bfloat16: in bfloat16 last-bit differences between two processes
+# (thread counts, reduction order) may flip this random model's near-tied tokens
+DTYPE = "float32"
 
 
-def outputs(store: Store) -> dict[int, list]:
-    """Per entity: its stored answer, or its rejected raw texts in attempt order."""
-    out: dict[int, list] = {}
-    for idx, attrs in store.con.execute("SELECT item_idx, attributes FROM item_attributes"
-                                        ).fetchall():
-        out.setdefault(idx, []).append(("answer", attrs))
-    for idx, text in store.con.execute("SELECT entity_idx, raw_text FROM rejected_outputs "
-                                       "ORDER BY entity_idx, attempt").fetchall():
-        out.setdefault(idx, []).append(("rejected", text))
-    return out
+def outputs(store: Store) -> dict[int, str]:
+    """Per entity that ended (answered, or rejected ``MAX_ATTEMPTS`` times): its first attempt,
+    the greedy one (the stored answer, or the text rejected at attempt 1). Retries are left
+    out: they sample at the retry temperature, on CPU from the engine's one random stream
+    (vLLM's per-request seeds crash there), which no two processes share."""
+    answers = dict(store.con.execute("SELECT item_idx, attributes FROM item_attributes"
+                                     ).fetchall())
+    first = dict(store.con.execute("SELECT entity_idx, raw_text FROM rejected_outputs "
+                                   "WHERE attempt = 1").fetchall())
+    exhausted = {idx for (idx,) in store.con.execute(
+        "SELECT entity_idx FROM rejected_outputs GROUP BY entity_idx HAVING max(attempt) = ?",
+        [MAX_ATTEMPTS]).fetchall()}
+    return {idx: first.get(idx, answers.get(idx)) for idx in answers.keys() | exhausted}
 
 
 def run(store: Store, engine, backend=None, **kwargs):
     runner = JobRunner(store, engine, SamplingSettings(max_tokens=96), "tiny",
-                       chunk_size=CHUNK, max_attempts=2, backend=backend)
+                       chunk_size=CHUNK, max_attempts=MAX_ATTEMPTS, backend=backend)
     return runner.run(ItemAttributesJob(), store.dataset(), limit=LIMIT, **kwargs)
 
 
 def ray_backend(tiny_model, replicas: int = 1):
-    settings = EngineSettings(model=str(tiny_model), max_model_len=2048, max_num_seqs=16)
+    settings = EngineSettings(model=str(tiny_model), max_model_len=2048, max_num_seqs=16,
+                              dtype=DTYPE)
     return build_backend(BackendSettings(backend="ray", replicas=replicas), settings,
                          str(tiny_model))
 
@@ -67,11 +74,9 @@ def test_ray_covers_the_local_entities_with_the_same_prompts_and_answers(toy, ti
                                                                           tmp_path,
                                                                           workbench_home):
     """Both sides on a fresh engine (the local one in its own process, like the replica), at
-    temperature 0 with the same batches (chunks of 4, in order). Most answers match token for
-    token; some may not, and that is expected: vLLM on CPU is not bitwise reproducible from
-    one process to the next (two local runs of this very job differed in one chunk of four),
-    and this random tiny model's logits are near-tied, so a last-bit difference picks another
-    token. The test says how many differ and requires most to match."""
+    temperature 0 with the same batches (chunks of 4, in order), in float32: every entity's
+    first answer matches token for token. (In bfloat16, vLLM on CPU is not bitwise reproducible
+    from one process to the next, and this random model's near-tied tokens flip.)"""
     toy("local").close()
     env = {**os.environ, "WORKBENCH_HOME": str(workbench_home)}
     local = subprocess.run([sys.executable, "-c", textwrap.dedent(RAY_JOB),
@@ -83,7 +88,7 @@ def test_ray_covers_the_local_entities_with_the_same_prompts_and_answers(toy, ti
         from workbench.augment.engine import LLMEngine
 
         unstarted = LLMEngine(EngineSettings(model=str(tiny_model), max_model_len=2048,
-                                             max_num_seqs=16), str(tiny_model))
+                                             max_num_seqs=16, dtype=DTYPE), str(tiny_model))
         b = run(remote, unstarted, backend=ray_backend(tiny_model))  # only replicas start one
         with Store.open_read_only(tmp_path / "local.duckdb") as store:
             mine = outputs(store)
@@ -96,7 +101,7 @@ def test_ray_covers_the_local_entities_with_the_same_prompts_and_answers(toy, ti
         assert set(mine) == set(theirs) == set(range(LIMIT))  # every entity, done or exhausted
         differ = [i for i in mine if mine[i] != theirs[i]]
         print(f"{len(differ)} of {LIMIT} entities answered differently: {differ}")
-        assert len(differ) <= LIMIT // 2, f"{len(differ)} of {LIMIT} differ: {differ}"
+        assert not differ, [(mine[i], theirs[i]) for i in differ[:2]]
     finally:
         remote.close()
 
@@ -124,15 +129,15 @@ def test_a_killed_replica_is_restarted_and_nothing_is_lost_or_doubled(toy, tiny_
     try:
         report = run(store, tiny_engine, backend=ray_backend(tiny_model), on_chunk=kill_a_worker)
         assert killed and report.status == "done"
-        per_entity = outputs(store)
-        assert set(per_entity) == set(range(LIMIT))
+        assert set(outputs(store)) == set(range(LIMIT))  # every entity ended
         rows = store.con.execute("SELECT count(*), count(DISTINCT item_idx) FROM "
                                  "item_attributes").fetchone()
         assert rows[0] == rows[1]
         attempts = store.con.execute("SELECT count(*), count(DISTINCT (entity_idx, attempt)) "
                                      "FROM rejected_outputs").fetchone()
         assert attempts[0] == attempts[1]
-        assert all(len([k for k, _ in v if k == "rejected"]) <= 2 for v in per_entity.values())
+        most = store.con.execute("SELECT max(attempt) FROM rejected_outputs").fetchone()[0]
+        assert (most or 0) <= MAX_ATTEMPTS
     finally:
         store.close()
 
@@ -148,7 +153,7 @@ RAY_JOB = """
 
     db, model = sys.argv[1], sys.argv[2]
     where = sys.argv[3] if len(sys.argv) > 3 else "ray"
-    settings = EngineSettings(model=model, max_model_len=2048, max_num_seqs=16)
+    settings = EngineSettings(model=model, max_model_len=2048, max_num_seqs=16, dtype="float32")
     backend = build_backend(BackendSettings(backend=where), settings, model)
     with Store.open(db) as store:
         runner = JobRunner(store, LLMEngine(settings, model), SamplingSettings(max_tokens=96),
