@@ -27,7 +27,7 @@ from workbench.graph.ingest import IngestOptions, ingest
 from workbench.graph.sampling import NegativeSampler
 from workbench.graph.splits import SplitConfig
 from workbench.store import Store
-from workbench.graph.train import TrainConfig, Trainer
+from workbench.graph.train import TrainConfig, Trainer, make_optimizer
 from workbench.graph.views import load_graph
 
 DEFAULT = Path(os.environ.get("WORKBENCH_SHARED_DATA",
@@ -48,7 +48,7 @@ def main() -> None:
             info = ingest(store, IngestOptions(path=args.data, split=split), tmp)
             data = load_graph(store, info.name)
             trainer = Trainer(store, TrainConfig(), data)
-            optimizer = torch.optim.Adam(trainer.model.parameters(), lr=1e-3)
+            optimizer = make_optimizer(trainer.parameters(), 1e-3)
             sampler = NegativeSampler(data.train, data.num_items)
             epoch_s = []
             for _ in range(args.epochs):

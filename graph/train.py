@@ -56,7 +56,9 @@ class TrainConfig(BaseModel):
     ks: tuple[int, ...] = Field((10, 20), description="cut-offs of every metric")
     select_metric: str = Field(
         "recall@20", description="validation metric for early stopping and selection")
-    eval_batch_size: int = Field(1024, description="users scored at once in full ranking")
+    eval_batch_size: int = Field(1024, description=(
+        "users scored at once in full ranking (on CPU at most as many as keep 4M scores, "
+        "which stay in cache)"))
     epoch_write_s: float = Field(2.0, description=(
         "seconds between writes of the epoch rows (the first epoch at once; the store is not "
         "held in between); a killed run loses at most this much of its history"))
@@ -276,23 +278,29 @@ class Trainer:
         n_kept = n - int(cfg.prune_rate * n)
         return prune_largest(losses, cfg.prune_rate) * n_kept / batch_size
 
-    def main_loss(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor,
-                  neg: Tensor) -> Tensor:
-        """BPR on (user, pos, neg), or sampled softmax (InfoNCE) of each positive against
-        ``num_negatives`` items drawn uniformly and shared by the batch."""
+    def main_loss(self, u: Tensor, pos: Tensor, neg: Tensor, item_emb: Tensor) -> Tensor:
+        """BPR on the batch's (user, pos, neg) rows ``u, pos, neg``, or sampled softmax
+        (InfoNCE) of each positive against ``num_negatives`` items of ``item_emb`` drawn
+        uniformly and shared by the batch (``neg`` unused)."""
         cfg = self.config
-        if cfg.score == "cosine":
-            user_emb, item_emb = F.normalize(user_emb, dim=-1), F.normalize(item_emb, dim=-1)
+        if cfg.score == "cosine":  # row-wise, so normalizing the gathered rows is the same
+            u, pos, neg = (F.normalize(t, dim=-1) for t in (u, pos, neg))
         if cfg.loss == "bpr":
-            return bpr_loss(score_pairs(user_emb, item_emb, users, pos),
-                            score_pairs(user_emb, item_emb, users, neg))
+            return bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
         pool = torch.randint(self.data.num_items, (cfg.num_negatives,),
                              generator=self.generator).to(self.device)
-        u = user_emb[users]
-        logits = torch.cat([(u * item_emb[pos]).sum(-1, keepdim=True), u @ item_emb[pool].T],
+        pool_emb = item_emb[pool]
+        if cfg.score == "cosine":
+            pool_emb = F.normalize(pool_emb, dim=-1)
+        logits = torch.cat([(u * pos).sum(-1, keepdim=True), u @ pool_emb.T],
                            dim=1) / cfg.temperature
-        return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long,
+        return F.cross_entropy(logits, torch.zeros(len(u), dtype=torch.long,
                                                    device=logits.device))
+
+    def node_embeddings(self) -> Tensor:
+        """All nodes' final embeddings (users, then items, then any extra nodes)."""
+        get = getattr(self.model, "get_embedding", None)
+        return get(self.adj) if get is not None else torch.cat(self.model(self.adj))
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """The model's parameters and those of loss modules (projection MLPs, mask token)."""
@@ -303,19 +311,25 @@ class Trainer:
         return params
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, sampler: NegativeSampler) -> float:
+        """One pass over the training pairs in random order, ``batch_size`` at a time; the
+        whole epoch's negatives are drawn at once."""
         self.model.train()
-        cfg, train, n_users = self.config, self.data.train, self.data.num_users
+        cfg, train = self.config, self.data.train
+        n_users, n_items = self.data.num_users, self.data.num_items
         order = torch.randperm(train.size(1), generator=self.generator)
+        negatives = sampler.sample(train[0, order], self.generator)
         total, steps = 0.0, 0
-        for idx in order.split(cfg.batch_size):
+        for idx, neg in zip(order.split(cfg.batch_size), negatives.split(cfg.batch_size)):
             users, pos = train[0, idx], train[1, idx]
-            neg = sampler.sample(users, self.generator)
             users, pos, neg = (t.to(self.device) for t in (users, pos, neg))
-            user_emb, item_emb = self.model(self.adj)
-            loss = self.main_loss(user_emb, item_emb, users, pos, neg)
-            ego = self.model.ego_embedding
-            loss = loss + cfg.reg * l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg],
-                                           batch_size=len(users))
+            out = self.node_embeddings()
+            user_emb, item_emb = out[:n_users], out[n_users:n_users + n_items]
+            # one gather for the batch's rows: each gather's backward is a dense zero tensor
+            # of its source's size, the largest cost of a step after propagation
+            rows = torch.cat([users, n_users + pos, n_users + neg])
+            u, p, n = out[rows].split(len(users))
+            loss = self.main_loss(u, p, n, item_emb)
+            loss = loss + cfg.reg * l2_reg(self.model.ego_embedding[rows], batch_size=len(users))
             if self.data.extra_triples.size(1):
                 loss = loss + cfg.aug_weight * self.augmented_loss(user_emb, item_emb, len(idx))
             if self.extra_losses:
@@ -371,7 +385,7 @@ class Trainer:
         cfg = self.config
         if not self.spec.trainable:
             return None, self.validate(), 0
-        optimizer = torch.optim.Adam(self.parameters(), lr=cfg.lr)
+        optimizer = make_optimizer(self.parameters(), cfg.lr)
         sampler = NegativeSampler(self.data.train, self.data.num_items)
         best_score, best_epoch, best_valid, best_state, bad = -1.0, 0, {}, None, 0
         epoch = 0
@@ -399,6 +413,13 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return best_epoch, best_valid, epoch
+
+
+def make_optimizer(params: Sequence[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam; its fused kernel (one pass over each parameter, on CPU and GPU) when every
+    parameter is a floating-point tensor on a device that has it."""
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -124,7 +124,13 @@ class GraphData:
                                       check_invariants=False)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on mm only
             warnings.simplefilter("ignore", UserWarning)
-            return adj.coalesce().to_sparse_csr()
+            csr = adj.coalesce().to_sparse_csr()
+            if csr._nnz() >= 2**31 - 1:
+                return csr
+            # 32-bit indices: MKL's sparse product takes them as they are (64-bit ones are
+            # converted at each product)
+            return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(),
+                                           csr.values(), csr.shape)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
-from workbench.graph.models.propagation import SymmetricLGConv
+from workbench.graph.models.propagation import SymmetricLGConv, fast_path, propagate_layers
 from workbench.graph.models.registry import ModelSpec, register_model
 
 
@@ -67,6 +67,8 @@ class LightGCN(torch.nn.Module):
         normalized adjacency), combined with weights :math:`\\alpha_k`. ``x`` replaces
         :meth:`node_input` as layer 0 (e.g. with some nodes masked)."""
         x = self.node_input() if x is None else x
+        if fast_path(adj, x):  # the same sum as the loop below, in one autograd node
+            return propagate_layers(adj, x, self.alpha)
         out = x * self.alpha[0]
         for k, conv in enumerate(self.convs, start=1):
             x = conv(x, adj)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.graph.evaluate import evaluate, ranking_metrics, top_k
+from workbench.graph.evaluate import blocked_topk, evaluate, ranking_metrics, top_k
 from workbench.graph.views import HeldOut
 
 
@@ -72,3 +72,48 @@ def test_evaluation_is_the_same_in_any_batch_size():
     a = evaluate(user_emb, item_emb, truth, [train], ks=[5, 10], batch_size=7)
     b = evaluate(user_emb, item_emb, truth, [train], ks=[5, 10], batch_size=1000)
     assert a == pytest.approx(b)
+
+
+def brute_force_metrics(user_emb, item_emb, truth_pairs, known_pairs, k):
+    """Recall@k and NDCG@k the slow way: a full sort of each user's scores."""
+    scores = user_emb @ item_emb.T
+    for u, i in known_pairs:
+        scores[u, i] = -torch.inf
+    truth: dict[int, set] = {}
+    for u, i in truth_pairs:
+        truth.setdefault(u, set()).add(i)
+    recall, ndcg = [], []
+    for u, items in sorted(truth.items()):
+        ranked = torch.sort(scores[u], descending=True, stable=True).indices[:k].tolist()
+        hits = [r in items for r in ranked]
+        recall.append(sum(hits) / len(items))
+        dcg = sum(1 / math.log2(r + 2) for r, h in enumerate(hits) if h)
+        ndcg.append(dcg / sum(1 / math.log2(r + 2) for r in range(min(k, len(items)))))
+    return float(np.mean(recall)), float(np.mean(ndcg))
+
+
+def test_many_items_take_the_blocked_top_k_and_match_a_full_sort():
+    """With thousands of items the ranking searches blocks of scores (evaluate.BLOCK); the
+    metrics equal a full sort's, also for a user left with fewer than k items to rank."""
+    g = torch.Generator().manual_seed(1)
+    n_users, n_items, k = 40, 12_000, 20
+    user_emb, item_emb = torch.randn(n_users, 16, generator=g), torch.randn(n_items, 16, generator=g)
+    rng = np.random.default_rng(1)
+    known = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 3000),
+                                               rng.integers(0, n_items, 3000))}
+    known |= {(0, i) for i in range(n_items - 5)}  # user 0: five items left to rank
+    truth = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 400),
+                                               rng.integers(0, n_items, 400))} - known
+    truth |= {(0, n_items - 1)}
+    m = evaluate(user_emb, item_emb, held(sorted(truth), n_users), [held(sorted(known), n_users)],
+                 ks=[k], batch_size=16)
+    recall, ndcg = brute_force_metrics(user_emb, item_emb, truth, known, k)
+    assert m["recall@20"] == pytest.approx(recall)
+    assert m["ndcg@20"] == pytest.approx(ndcg)
+
+
+def test_blocked_top_k_is_torch_top_k():
+    g = torch.Generator().manual_seed(2)
+    scores = torch.randn(30, 64 * 400, generator=g)
+    scores[:, ::3] = -torch.inf
+    assert torch.equal(blocked_topk(scores, 20), scores.topk(20, dim=1).indices)

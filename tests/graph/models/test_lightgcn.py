@@ -50,3 +50,25 @@ def test_uses_pyg_lgconv():
 
     model = LightGCN(2, 2, num_layers=3)
     assert len(model.convs) == 3 and all(isinstance(c, LGConv) for c in model.convs)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+def test_one_node_layer_combination_matches_the_layer_loop(layers):
+    """On a sparse CSR adjacency LightGCN sums its layers in one autograd node (Horner's
+    rule, forward and backward); the value and the gradient are those of the LGConv loop."""
+    from workbench.graph.models.propagation import fast_path
+
+    dense, csr = sym_adj(n=9, seed=layers)
+    model = LightGCN(num_users=4, num_items=5, embedding_dim=3, num_layers=layers)
+    weights = torch.randn(9, 3)
+    assert fast_path(csr, model.embedding.weight)
+    fast = model.get_embedding(csr)
+    (fast * weights).sum().backward()
+    fast_grad, model.embedding.weight.grad = model.embedding.weight.grad.clone(), None
+    slow = model.get_embedding(csr.to_sparse_coo())  # COO: the LGConv loop
+    assert not fast_path(csr.to_sparse_coo(), model.embedding.weight)
+    (slow * weights).sum().backward()
+    assert torch.allclose(fast, slow, atol=1e-6)
+    assert torch.allclose(fast_grad, model.embedding.weight.grad, atol=1e-6)
+    expected = sum(torch.linalg.matrix_power(dense, k) for k in range(layers + 1)) / (layers + 1)
+    assert torch.allclose(fast_grad, expected @ weights, atol=1e-5)  # symmetric: A^T = A
