@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
 from workbench.augment.backends import BackendSettings, backend_settings, build_backend
@@ -75,17 +76,21 @@ def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool
             return
         progress = Progress(TextColumn(f"[bold]{kind.kind}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(),
                             console=console, transient=True)
 
-        def on_chunk(report: JobReport) -> None:
-            progress.update(task, completed=report.n_done, total=report.n_total,
-                            status=f"rejected {report.n_rejected}  "
-                                   f"{report.tokens_per_s:.0f} tok/s")
+        def on_progress(report: JobReport) -> None:
+            # done, plus the answers of the chunk in flight (validated when it is written)
+            speed = f"  {report.tokens_per_s:.0f} tok/s" if report.llm_s else ""
+            progress.update(task, completed=report.n_done + report.n_answered,
+                            total=report.n_total,
+                            status=f"rejected {report.n_rejected}{speed}")
 
         try:
             with progress:
                 task = progress.add_task(kind.kind, total=None, status="loading model")
-                report = runner.run(kind, info, limit, on_chunk=on_chunk, force=force)
+                report = runner.run(kind, info, limit, on_chunk=on_progress, force=force,
+                                    on_progress=on_progress)
         except StoreError as exc:  # unknown run, run of another dataset, ...
             fail(str(exc))
     console.print(f"job [bold]{report.job_id}[/bold]: {report.n_done}/{report.n_total} done, "

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -134,6 +134,36 @@ def _modules_with_odd_attributes() -> dict[str, Any]:
     return found
 
 
+def answer_counter(on_answer: Callable[[int], None]) -> Callable[..., Any]:
+    """What ``LLM.chat(use_tqdm=...)`` takes as a progress-bar factory: a silent stand-in that
+    reports each finished request to ``on_answer`` (vLLM also wraps the conversations it
+    renders in the factory: those pass through)."""
+
+    class _Counter:
+        def __init__(self, iterable: Any = None, total: int | None = None, **_: Any) -> None:
+            self.iterable, self.total, self.n, self.postfix = iterable, total, 0, ""
+            self.started = time.perf_counter()
+
+        def __iter__(self) -> Iterator[Any]:
+            return iter(self.iterable or ())
+
+        @property
+        def format_dict(self) -> dict[str, float]:
+            return {"elapsed": max(time.perf_counter() - self.started, 1e-9)}
+
+        def update(self, n: int = 1) -> None:
+            self.n += n
+            on_answer(n)
+
+        def refresh(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    return _Counter
+
+
 class LLMEngine:
     """One vLLM engine, created on first use and reused for every batch."""
 
@@ -185,12 +215,15 @@ class LLMEngine:
                               structured_outputs=structured)
 
     def chat(self, conversations: list[list[dict[str, str]]], sampling: SamplingSettings,
-             schema: type[BaseModel] | None = None, seed_offset: int = 0) -> list[Completion]:
-        """One batched ``llm.chat`` call; answers come back in input order."""
+             schema: type[BaseModel] | None = None, seed_offset: int = 0,
+             on_answer: Callable[[int], None] | None = None) -> list[Completion]:
+        """One batched ``llm.chat`` call; answers come back in input order. ``on_answer(n)``
+        is called as each request finishes (vLLM finishes them out of order)."""
         if not conversations:
             return []
         params = self.sampling_params(sampling, schema, seed_offset)
-        outputs = self.llm.chat(conversations, params, use_tqdm=False)
+        outputs = self.llm.chat(conversations, params,
+                                use_tqdm=answer_counter(on_answer) if on_answer else False)
         return [Completion(o.outputs[0].text, len(o.prompt_token_ids or []),
                            len(o.outputs[0].token_ids), o.outputs[0].finish_reason)
                 for o in outputs]

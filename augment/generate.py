@@ -45,10 +45,12 @@ def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, 
 def generate(engine: Any, prompts: dict[int, list[dict[str, str]]], schema: type[BaseModel],
              entity: str, sampling: SamplingSettings, prior: dict[int, int],
              max_attempts: int, retry_temperature: float,
-             released: Callable[[], AbstractContextManager] = nullcontext) -> Generated:
+             released: Callable[[], AbstractContextManager] = nullcontext,
+             on_answer: Callable[[int], None] | None = None) -> Generated:
     """Answers for ``prompts`` (entity_idx -> messages); ``prior`` counts each entity's
     earlier rejected attempts; ``released`` wraps each engine call (the local backend gives
-    the store's lock up meanwhile)."""
+    the store's lock up meanwhile); ``on_answer(n)`` hears of each first answer as it comes
+    (retries are not counted again)."""
     prior = dict(prior)
     out = Generated()
     waiting = _drop_too_long(engine, prompts, entity, sampling, prior, max_attempts, out)
@@ -60,8 +62,9 @@ def generate(engine: Any, prompts: dict[int, list[dict[str, str]]], schema: type
             update={"temperature": max(sampling.temperature, retry_temperature)})
         start = time.perf_counter()
         with released():
+            live = {"on_answer": on_answer} if on_answer and attempt == 1 else {}
             completions = engine.chat([prompts[i] for i in waiting], params, schema,
-                                      seed_offset=attempt - 1)
+                                      seed_offset=attempt - 1, **live)
         out.llm_s += time.perf_counter() - start
         retry = []
         for idx, completion in zip(waiting, completions):

@@ -69,6 +69,9 @@ class JobReport:
     prompt_tokens: int
     output_tokens: int
     llm_s: float
+    # answers received for the chunk in flight, before validation and commit (the local
+    # backend counts them as they arrive; back to 0 when the chunk is written)
+    n_answered: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -91,6 +94,7 @@ class JobRunner:
         self.model_name = model_name
         self.chunk_size, self.max_attempts = chunk_size, max_attempts
         self.retry_temperature = retry_temperature
+        self.on_progress: Callable[[JobReport], None] | None = None
 
     # -- identity and bookkeeping -------------------------------------------------------
     def job_id(self, kind: JobKind, dataset: DatasetInfo) -> str:
@@ -161,7 +165,12 @@ class JobRunner:
     # -- running -----------------------------------------------------------------------
     def run(self, kind: JobKind, dataset: DatasetInfo, limit: int | None = None,
             on_chunk: Callable[[JobReport], None] | None = None,
-            force: bool = False) -> JobReport:
+            force: bool = False,
+            on_progress: Callable[[JobReport], None] | None = None) -> JobReport:
+        """Run (or resume) the job of ``kind`` on ``dataset``: ``on_chunk`` is called after
+        each committed chunk, ``on_progress`` also as each answer arrives (local backend;
+        Ray replicas report by chunk)."""
+        self.on_progress = on_progress
         items = kind.work_items(self.store, dataset)
         if limit is not None:
             items = items[:limit]
@@ -198,11 +207,18 @@ class JobRunner:
 
     def run_chunk(self, job_id: str, kind: JobKind, chunk: list[WorkItem],
                   report: JobReport) -> None:
-        """Generate one chunk with this process's engine and commit it."""
+        """Generate one chunk with this process's engine and commit it; the run's
+        ``on_progress`` hears of each answer as it arrives (``report.n_answered``)."""
+        def answered(n: int) -> None:
+            report.n_answered += n
+            if self.on_progress:
+                self.on_progress(report)
+
         got = generate(self.engine, {w.entity_idx: w.messages for w in chunk}, kind.schema,
                        kind.entity, self.sampling, self.prior_rejections(job_id),
                        self.max_attempts, self.retry_temperature,
-                       released=self.store.released)  # the dashboard may look in meanwhile
+                       released=self.store.released,  # the dashboard may look in meanwhile
+                       on_answer=answered)
         self.commit(job_id, kind, chunk, got, report)
 
     def commit(self, job_id: str, kind: JobKind, chunk: list[WorkItem], got: Generated,
@@ -256,6 +272,7 @@ class JobRunner:
         report.llm_s += tokens["s"]
         report.n_done += rows.height
         report.n_new += rows.height
+        report.n_answered = 0
         report.n_rejected += len(rejected)
         me = processes.this_process()[:2]
         if owner is not None and tuple(owner) != me:

@@ -121,11 +121,14 @@ class Workspace:
                 backend: str | None = None, ray_address: str | None = None,
                 replicas: int | None = None,
                 on_chunk: Callable[[JobReport], None] | None = None,
+                on_progress: Callable[[JobReport], None] | None = None,
                 **options: Any) -> JobReport:
         """Run (or resume) an LLM job of a registered kind (``item-attributes``,
         ``user-profiles``, ``item-profiles``, ``edges``...); ``options`` are the kind's own
         (``workbench augment KIND --help``), e.g. ``run=RUN_ID`` for edges. ``backend="ray"``
-        runs the engine on Ray replicas (``ray_address``, ``replicas``)."""
+        runs the engine on Ray replicas (``ray_address``, ``replicas``). ``on_chunk(report)``
+        is called after each committed chunk, ``on_progress(report)`` also as each answer
+        arrives (``report.n_answered``; the local backend)."""
         from workbench.augment.engine import SamplingSettings
         from workbench.augment.jobs import JobRunner
         from workbench.augment.registry import build_kind
@@ -139,7 +142,8 @@ class Workspace:
             runner = JobRunner(store, engine, SamplingSettings(max_tokens=job.max_tokens),
                                engine.settings.model, chunk_size, max_attempts,
                                backend=where)
-            return runner.run(job, info, limit, on_chunk=on_chunk, force=force)
+            return runner.run(job, info, limit, on_chunk=on_chunk, force=force,
+                              on_progress=on_progress)
 
     def embed(self, source: str = "user-profiles", dataset: str | None = None,
               job: str | None = None, backend: str | None = None,

@@ -17,11 +17,14 @@ class FakeEngine:
         self.calls: list[int] = []  # batch sizes
         self.fail_on_call = fail_on_call
 
-    def chat(self, conversations, sampling, schema=None, seed_offset=0):
+    def chat(self, conversations, sampling, schema=None, seed_offset=0, on_answer=None):
         self.calls.append(len(conversations))
         if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
             raise KeyboardInterrupt("simulated crash")
-        return [Completion(self.answer(c, seed_offset), 10, 5, "stop") for c in conversations]
+        out = [Completion(self.answer(c, seed_offset), 10, 5, "stop") for c in conversations]
+        for _ in out if on_answer else ():
+            on_answer(1)
+        return out
 
     def count_tokens(self, conversations):
         return [sum(len(m["content"]) for m in c) // 4 for c in conversations]

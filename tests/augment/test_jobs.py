@@ -121,3 +121,26 @@ def test_new_prompt_version_or_model_is_a_new_job(toy_store, tmp_path):
 def test_unknown_attribute_schema_is_refused():
     with pytest.raises(ValueError, match="unknown attribute schema 'books'.*movie, product"):
         ItemAttributesJob("books")
+
+
+def test_progress_hears_each_answer_and_each_chunk(toy_store):
+    """on_progress: every first answer as it arrives (n_answered grows within the chunk and
+    is back to 0 once the chunk is written); on_chunk: once per committed chunk."""
+    seen, chunks = [], []
+    runner(toy_store, FakeEngine(lambda c, a: GOOD), chunk_size=10).run(
+        ItemAttributesJob(), toy_store.dataset(),
+        on_chunk=lambda r: chunks.append(r.n_done),
+        on_progress=lambda r: seen.append((r.n_done, r.n_answered)))
+    answers = [s for s in seen if s[1]]
+    assert len(answers) == 24
+    assert answers[:10] == [(0, i) for i in range(1, 11)]
+    assert answers[10:20] == [(10, i) for i in range(1, 11)]
+    assert chunks == [10, 20, 24]
+
+
+def test_retries_do_not_count_as_new_answers(toy_store):
+    answered = []
+    runner(toy_store, FakeEngine(lambda c, a: "not json" if a == 0 else GOOD),
+           chunk_size=24).run(ItemAttributesJob(), toy_store.dataset(),
+                              on_progress=lambda r: answered.append(r.n_answered))
+    assert max(answered) == 24 and len([a for a in answered if a]) == 24

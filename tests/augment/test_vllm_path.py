@@ -35,6 +35,14 @@ def test_structured_chat_returns_schema_json(tiny_engine):
     assert tiny_engine.count_tokens(conversations) == [o.n_prompt_tokens for o in outs]
 
 
+def test_the_engine_reports_each_finished_request(tiny_engine):
+    """vLLM's progress-bar hook, fed our counter: one call per finished request."""
+    heard = []
+    conversations = [[{"role": "user", "content": f"item {i}"}] for i in range(5)]
+    out = tiny_engine.chat(conversations, SamplingSettings(max_tokens=8), on_answer=heard.append)
+    assert len(out) == 5 and sum(heard) == 5
+
+
 def test_item_attribute_job_on_real_engine(toy_store, tiny_engine):
     runner = JobRunner(toy_store, tiny_engine, SamplingSettings(max_tokens=96), "tiny",
                        chunk_size=4, max_attempts=2)
