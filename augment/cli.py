@@ -12,7 +12,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 
 from workbench.augment.backends import BackendSettings, backend_settings, build_backend
-from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings, resolve_model
+from workbench.augment.engine import LLMEngine, SamplingSettings, engine_settings, resolve_model
 from workbench.augment.jobs import JobKind, JobReport, JobRunner
 from workbench.augment.registry import JobKindSpec, build_kind, job_kinds
 from workbench.augment.outputs import list_jobs
@@ -54,7 +54,7 @@ def prepare_command(force: Annotated[bool, typer.Option(help="Convert again.")] 
 def run_job(kind: JobKind, dataset: str | None, limit: int | None, dry_run: bool,
             chunk_size: int, max_attempts: int, force: bool = False,
             where: BackendSettings | None = None) -> None:
-    settings = EngineSettings()
+    settings = engine_settings()
     try:
         model_path = resolve_model(settings.model, get_settings().models_dir)
     except FileNotFoundError as exc:

@@ -22,10 +22,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workbench import logs
+from workbench.errors import ConfigError, validation_message
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # prepared by `workbench model prepare`
 
@@ -45,22 +46,32 @@ class EngineSettings(BaseSettings):
         "a local HF model folder, the name of a prepared model under $WORKBENCH_HOME/models, "
         "or (on a machine with hub access, by your choice) a hub id"))
     dtype: str = Field("bfloat16", description="weights/activations dtype")
-    max_model_len: int = Field(2048, description="prompt + output tokens per request")
-    tensor_parallel_size: int = Field(1, description="GPUs per model replica")
-    max_num_seqs: int = Field(64, description="sequences batched at once")
+    max_model_len: int = Field(2048, ge=16, description="prompt + output tokens per request")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica")
+    max_num_seqs: int = Field(64, ge=1, description="sequences batched at once")
     enforce_eager: bool = Field(
         True, description="skip torch.compile (minutes on CPU for little gain)")
-    gpu_memory_utilization: float = Field(0.85, description="GPU only")
+    gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="GPU only")
     seed: int = Field(0, description="engine seed")
 
 
 class SamplingSettings(BaseModel):
     """Sampling parameters; recorded with every job."""
 
-    temperature: float = Field(0.0, description="0: greedy")
-    top_p: float = Field(1.0, description="nucleus sampling mass")
-    max_tokens: int = Field(160, description="per answer")
+    temperature: float = Field(0.0, ge=0.0, description="0: greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(160, ge=1, description="per answer")
     seed: int = Field(0, description="sampling seed (GPU; on CPU the engine seed)")
+
+
+def engine_settings(**given: Any) -> EngineSettings:
+    """The environment's engine settings (``WORKBENCH_LLM_*``) with ``given`` on top; invalid
+    ones are one :class:`ConfigError` naming each, before any engine starts."""
+    try:
+        return EngineSettings(**given)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid LLM engine settings (WORKBENCH_LLM_*): "
+                          f"{validation_message(exc)}") from None
 
 
 @dataclass
@@ -234,6 +245,10 @@ class LLMEngine:
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(self.model_path)
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of a plain text (an answer), without starting the engine."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count_tokens(self, conversations: list[list[dict[str, str]]]) -> list[int]:
         """Prompt token counts with the model's chat template."""

@@ -30,6 +30,8 @@ from workbench.augment.engine import LLMEngine, SamplingSettings
 from workbench.augment.backends import Backend, LocalBackend
 from workbench.augment.generate import Generated, generate
 from workbench.augment.prompts import PromptTemplate
+from workbench.augment.schemas import smallest_answer
+from workbench.errors import ConfigError
 from workbench.store import DatasetInfo, Store, StoreError
 
 
@@ -89,6 +91,9 @@ class JobRunner:
     def __init__(self, store: Store, engine: LLMEngine, sampling: SamplingSettings,
                  model_name: str, chunk_size: int = 256, max_attempts: int = 3,
                  retry_temperature: float = 0.8, backend: Backend | None = None) -> None:
+        for name, value in (("chunk_size", chunk_size), ("max_attempts", max_attempts)):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
         self.store, self.engine, self.sampling = store, engine, sampling
         self.backend = backend or LocalBackend()
         self.model_name = model_name
@@ -163,6 +168,26 @@ class JobRunner:
         return [w for w in items if w.entity_idx not in done and w.entity_idx not in exhausted]
 
     # -- running -----------------------------------------------------------------------
+    def check(self, kind: JobKind) -> None:
+        """Settings under which no answer can be valid: refused before any engine starts and
+        before the job is opened, so nothing is written."""
+        max_tokens, max_len = self.sampling.max_tokens, self.engine.settings.max_model_len
+        if max_len <= max_tokens:
+            raise ConfigError(f"max_model_len {max_len} leaves no room for a prompt beside the "
+                              f"{max_tokens} tokens of a {kind.kind} answer: set "
+                              f"WORKBENCH_LLM_MAX_MODEL_LEN well above {max_tokens}")
+        try:
+            floor = smallest_answer(kind.schema)
+        except ValueError as exc:
+            raise ConfigError(f"no answer can satisfy the {kind.kind} schema "
+                              f"({kind.schema.__name__}): {exc}") from None
+        count = getattr(self.engine, "count_text_tokens", None)  # engines with a tokenizer
+        needed = count(floor) if count else 0
+        if needed > max_tokens:
+            raise ConfigError(f"a {kind.kind} answer needs at least {needed} tokens "
+                              f"({floor}), more than its max_tokens {max_tokens}")
+
+
     def run(self, kind: JobKind, dataset: DatasetInfo, limit: int | None = None,
             on_chunk: Callable[[JobReport], None] | None = None,
             force: bool = False,
@@ -171,6 +196,7 @@ class JobRunner:
         each committed chunk, ``on_progress`` also as each answer arrives (local backend;
         Ray replicas report by chunk)."""
         self.on_progress = on_progress
+        self.check(kind)
         items = kind.work_items(self.store, dataset)
         if limit is not None:
             items = items[:limit]

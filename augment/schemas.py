@@ -7,7 +7,9 @@ never data.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import math
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -61,3 +63,48 @@ ATTRIBUTE_SCHEMAS: dict[str, type[BaseModel]] = {
     "movie": MovieAttributes,
     "product": ProductAttributes,
 }
+
+
+def smallest_answer(schema: type[BaseModel]) -> str:
+    """The shortest JSON text ``schema`` accepts, compact (required fields only, empty or
+    minimal values): what an answer needs at the least, to check a token budget against
+    before any engine starts. A schema no value can satisfy (a minimum above its maximum)
+    raises ``ValueError``."""
+    json_schema = schema.model_json_schema()
+    value = _smallest(json_schema, json_schema.get("$defs", {}))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _smallest(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    if "$ref" in node:
+        return _smallest(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "const" in node:
+        return node["const"]
+    if "enum" in node:
+        return min(node["enum"], key=lambda v: len(json.dumps(v)))
+    for key in ("anyOf", "oneOf"):
+        if key in node:
+            return min((_smallest(n, defs) for n in node[key]), key=lambda v: len(json.dumps(v)))
+    kind = node.get("type")
+    if kind == "object":
+        props = node.get("properties", {})
+        return {name: _smallest(props[name], defs) for name in node.get("required", [])}
+    if kind == "array":
+        n = _bounded(node, "minItems", "maxItems", 0)
+        return [_smallest(node.get("items", {}), defs)] * n
+    if kind == "string":
+        return "a" * _bounded(node, "minLength", "maxLength", 0)
+    if kind in ("integer", "number"):
+        low = node.get("minimum", node.get("exclusiveMinimum", -math.inf) + 1)
+        high = node.get("maximum", node.get("exclusiveMaximum", math.inf) - 1)
+        if low > high:
+            raise ValueError(f"no number is >= {low} and <= {high}")
+        return int(min(max(0, low), high))
+    return {"boolean": False, "null": None}.get(kind, 0)
+
+
+def _bounded(node: dict[str, Any], low_key: str, high_key: str, default: int) -> int:
+    low, high = node.get(low_key, default), node.get(high_key, math.inf)
+    if low > high:
+        raise ValueError(f"{low_key} {low} is above {high_key} {high}")
+    return low

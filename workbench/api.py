@@ -106,9 +106,9 @@ class Workspace:
     def engine(self) -> LLMEngine:
         """The vLLM engine of this workspace (started on first use, then reused)."""
         if self._engine is None:
-            from workbench.augment.engine import EngineSettings, LLMEngine, resolve_model
+            from workbench.augment.engine import LLMEngine, engine_settings, resolve_model
 
-            settings = self._llm or EngineSettings()
+            settings = self._llm or engine_settings()
             try:
                 path = resolve_model(settings.model, self.settings.models_dir)
             except FileNotFoundError as exc:

@@ -3,11 +3,13 @@
 import json
 
 import pytest
+from pydantic import BaseModel, Field
 
 from workbench.augment.attributes import ItemAttributesJob
-from workbench.augment.engine import SamplingSettings
+from workbench.augment.engine import EngineSettings, LLMEngine, SamplingSettings
 from workbench.augment.jobs import JobRunner, job_row
-from workbench.augment.schemas import MovieAttributes
+from workbench.augment.schemas import MovieAttributes, smallest_answer
+from workbench.errors import ConfigError
 from tests.augment.fakes import FakeEngine
 
 GOOD = json.dumps({"director": "A. Director", "country": "USA", "language": "English",
@@ -144,3 +146,62 @@ def test_retries_do_not_count_as_new_answers(toy_store):
            chunk_size=24).run(ItemAttributesJob(), toy_store.dataset(),
                               on_progress=lambda r: answered.append(r.n_answered))
     assert max(answered) == 24 and len([a for a in answered if a]) == 24
+
+
+# -- settings no answer can satisfy: one line, before any engine starts, nothing written --
+
+def jobs_rows(store):
+    return store.con.execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+
+def test_a_context_too_short_for_the_answer_is_refused_before_the_job(toy_store):
+    engine = FakeEngine(lambda c, a: GOOD, max_model_len=100)  # answers take 160 tokens
+    with pytest.raises(ConfigError, match="max_model_len 100 leaves no room"):
+        runner(toy_store, engine).run(ItemAttributesJob(), toy_store.dataset())
+    assert engine.calls == [] and jobs_rows(toy_store) == 0
+
+
+class Contradictory(BaseModel):
+    code: str = Field(min_length=5, max_length=2)
+
+
+def test_a_schema_no_answer_can_satisfy_is_refused(toy_store):
+    job = ItemAttributesJob()
+    job.schema = Contradictory
+    engine = FakeEngine(lambda c, a: GOOD)
+    with pytest.raises(ConfigError, match="minLength 5 is above maxLength 2"):
+        runner(toy_store, engine).run(job, toy_store.dataset())
+    assert engine.calls == [] and jobs_rows(toy_store) == 0
+
+
+def test_a_token_budget_below_the_smallest_answer_is_refused(toy_store, tiny_model):
+    """Counted with the model's tokenizer; the engine itself never starts."""
+    engine = LLMEngine(EngineSettings(model=str(tiny_model)), str(tiny_model))
+    job_runner = JobRunner(toy_store, engine, SamplingSettings(max_tokens=5), "tiny")
+    with pytest.raises(ConfigError, match="needs at least .* tokens"):
+        job_runner.run(ItemAttributesJob(), toy_store.dataset())
+    assert "llm" not in vars(engine) and jobs_rows(toy_store) == 0
+    assert smallest_answer(MovieAttributes).startswith('{"director":""')
+
+
+@pytest.mark.parametrize("env, option, message", [
+    ({"WORKBENCH_LLM_MAX_NUM_SEQS": "0"}, [], "max_num_seqs: Input should be greater than"),
+    ({"WORKBENCH_LLM_MAX_MODEL_LEN": "100"}, [], "max_model_len 100 leaves no room"),
+    ({}, ["--chunk-size", "0"], "chunk_size must be at least 1"),
+])
+def test_bad_engine_settings_are_one_line_from_the_cli(workbench_home, tiny_model, monkeypatch,
+                                                       env, option, message):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.data import TOY_DIR
+
+    cli = CliRunner()
+    assert cli.invoke(app, ["ingest", str(TOY_DIR)]).exit_code == 0
+    monkeypatch.setenv("WORKBENCH_LLM_MODEL", str(tiny_model))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = cli.invoke(app, ["augment", "item-attributes", *option])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
