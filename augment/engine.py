@@ -26,10 +26,12 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workbench import logs
+from workbench.augment import cpu_kernels
 from workbench.errors import ConfigError, validation_message
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # prepared by `workbench model prepare`
 
+CPU_BLOCK_SIZE = 32  # the CPU attention backend takes multiples of 32
 CPU_ENV = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine in-process: starts in seconds
     "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB of KV cache
@@ -48,7 +50,15 @@ class EngineSettings(BaseSettings):
     dtype: str = Field("bfloat16", description="weights/activations dtype")
     max_model_len: int = Field(2048, ge=16, description="prompt + output tokens per request")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica")
-    max_num_seqs: int = Field(64, ge=1, description="sequences batched at once")
+    max_num_seqs: int | None = Field(None, ge=1, description=(
+        "sequences batched at once; unset: vLLM's default for the device (256 on CPU, 1,024 "
+        "on GPU)"))
+    block_size: int | None = Field(None, ge=1, description=(
+        "KV-cache block in tokens; unset: 32 on CPU (vLLM's CPU default, 128, is longer than "
+        "a job's shared prompt prefix, so prefix caching never hit), vLLM's default on GPU"))
+    cpu_kernels: bool = Field(True, description=(
+        "on CPU, vLLM's compiled RMSNorm kernels instead of its PyTorch fallback (see "
+        "workbench.augment.cpu_kernels)"))
     enforce_eager: bool = Field(
         True, description="skip torch.compile (minutes on CPU for little gain)")
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="GPU only")
@@ -189,21 +199,32 @@ class LLMEngine:
                 os.environ.setdefault(key, value)
         from vllm import LLM
 
-        s = self.settings
+        started = time.perf_counter()
+        with _modules_hidden_from_vllm_kernel_scan(), logs.native_output_to_log():
+            llm = LLM(**self.llm_kwargs())
+        self.load_s = time.perf_counter() - started
+        return llm
+
+    def llm_kwargs(self) -> dict[str, Any]:
+        """What ``vllm.LLM`` is built with (settings left unset keep vLLM's defaults)."""
+        s, cpu = self.settings, _on_cpu()
         kwargs: dict[str, Any] = dict(
             model=self.model_path, dtype=s.dtype, max_model_len=s.max_model_len,
-            tensor_parallel_size=s.tensor_parallel_size, max_num_seqs=s.max_num_seqs,
-            enforce_eager=s.enforce_eager, seed=s.seed,
+            tensor_parallel_size=s.tensor_parallel_size, enforce_eager=s.enforce_eager,
+            seed=s.seed,
             # Without this a weak model can loop on whitespace inside the JSON.
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
-        if not _on_cpu():
+        if s.max_num_seqs is not None:
+            kwargs["max_num_seqs"] = s.max_num_seqs
+        block_size = s.block_size or (CPU_BLOCK_SIZE if cpu else None)
+        if block_size is not None:
+            kwargs["block_size"] = block_size
+        if cpu and s.cpu_kernels and (config := cpu_kernels.kernel_config()):
+            kwargs["kernel_config"] = config
+        if not cpu:
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
-        started = time.perf_counter()
-        with _modules_hidden_from_vllm_kernel_scan(), logs.native_output_to_log():
-            llm = LLM(**kwargs)
-        self.load_s = time.perf_counter() - started
-        return llm
+        return kwargs
 
     @property
     def version(self) -> str:
