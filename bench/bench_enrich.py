@@ -10,7 +10,7 @@
 Model: the prepared default (SmolLM2-135M-Instruct; `workbench model prepare`), or
 `WORKBENCH_LLM_MODEL`. Output tokens per second and ratios are printed.
 
-    python bench/bench_enrich.py [--n 64] [--max-tokens 96]
+    python bench/bench_enrich.py [--n 64] [--max-tokens 96] [--chunk-size 256] [--hf-n 64]
 """
 
 from __future__ import annotations
@@ -77,6 +77,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="our job's chunk (its default); prompts per commit")
+    parser.add_argument("--hf-n", type=int, default=64, help=(
+        "prompts for HF generate, one padded batch (its tok/s does not grow with more "
+        "prompts: it has no continuous batching)"))
     args = parser.parse_args()
     settings = EngineSettings()
     if settings.model == "smollm2-135m-instruct":
@@ -88,25 +93,28 @@ def main() -> None:
         info = ingest(store, IngestOptions(), Path(tmp))
         job = ItemAttributesJob("movie")
         conversations = [w.messages for w in job.work_items(store, info)[: args.n]]
-        engine.chat(conversations[:4], sampling, job.schema)  # load and warm up
+        engine.chat(conversations[-4:], sampling, job.schema)  # load and warm up
+        engine.llm.reset_prefix_cache()  # each side computes its prompts itself
         start = time.perf_counter()
         raw = engine.llm.chat(conversations, engine.sampling_params(sampling, job.schema),
                               use_tqdm=False)
         raw_s = time.perf_counter() - start
         raw_tokens = sum(len(o.outputs[0].token_ids) for o in raw)
-        runner = JobRunner(store, engine, sampling, settings.model, chunk_size=args.n,
+        runner = JobRunner(store, engine, sampling, settings.model, chunk_size=args.chunk_size,
                            max_attempts=1)
+        engine.llm.reset_prefix_cache()
         start = time.perf_counter()
         report = runner.run(job, info, limit=args.n)
         ours_s = time.perf_counter() - start
     rates = {"ours (job, end to end)": report.output_tokens / ours_s,
              "raw vllm.LLM.chat": raw_tokens / raw_s}
     for dtype in ("bfloat16", "float32"):
-        hf_tokens, hf_s = run_in_subprocess(model_path, conversations, args.max_tokens, dtype)
+        hf_tokens, hf_s = run_in_subprocess(model_path, conversations[: args.hf_n],
+                                            args.max_tokens, dtype)
         rates[f"HF generate ({dtype})"] = hf_tokens / hf_s
     best_hf = max(rates["HF generate (bfloat16)"], rates["HF generate (float32)"])
-    print(f"item attributes, {args.n} prompts, max {args.max_tokens} tokens, greedy, "
-          f"model {settings.model}, vLLM {engine.version}")
+    print(f"item attributes, {args.n} prompts (HF: {min(args.hf_n, args.n)}), max "
+          f"{args.max_tokens} tokens, greedy, model {settings.model}, vLLM {engine.version}")
     for name, rate in rates.items():
         print(f"  {name:26} {rate:8.0f} tok/s")
     print(f"  valid JSON in our job: {report.n_done}/{args.n}")
