@@ -106,8 +106,16 @@ class LocalBackend:
     def run(self, runner: JobRunner, job_id: str, kind: JobKind, items: list[WorkItem],
             todo: list[WorkItem], report: JobReport,
             on_chunk: Callable[[JobReport], None] | None) -> None:
+        # Retries ride with the next chunk's call instead of a small call of their own;
+        # after the last chunk they run on their own until settled.
+        retry: list[WorkItem] = []
         for start in range(0, len(todo), runner.chunk_size):
-            runner.run_chunk(job_id, kind, todo[start:start + runner.chunk_size], report)
+            batch = todo[start:start + runner.chunk_size] + retry
+            retry = runner.run_chunk(job_id, kind, batch, report)
+            if on_chunk:
+                on_chunk(report)
+        while retry:
+            retry = runner.run_chunk(job_id, kind, retry, report)
             if on_chunk:
                 on_chunk(report)
 

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -246,15 +246,23 @@ class LLMEngine:
                               max_tokens=sampling.max_tokens, seed=seed,
                               structured_outputs=structured)
 
-    def chat(self, conversations: list[list[dict[str, str]]], sampling: SamplingSettings,
-             schema: type[BaseModel] | None = None, seed_offset: int = 0,
+    def chat(self, conversations: list[list[dict[str, str]]],
+             sampling: SamplingSettings | Sequence[SamplingSettings],
+             schema: type[BaseModel] | None = None, seed_offset: int | Sequence[int] = 0,
              on_answer: Callable[[int], None] | None = None) -> list[Completion]:
-        """One batched ``llm.chat`` call; answers come back in input order. ``on_answer(n)``
-        is called as each request finishes (vLLM finishes them out of order)."""
+        """One batched ``llm.chat`` call; answers come back in input order. ``sampling`` and
+        ``seed_offset`` are one for all, or one per conversation (first attempts and retries
+        in one batch). ``on_answer(n)`` is called as each request finishes (vLLM finishes
+        them out of order)."""
         if not conversations:
             return []
-        params = self.sampling_params(sampling, schema, seed_offset)
-        outputs = self.llm.chat(conversations, params,
+        n = len(conversations)
+        samplings = [sampling] * n if isinstance(sampling, SamplingSettings) else list(sampling)
+        offsets = [seed_offset] * n if isinstance(seed_offset, int) else list(seed_offset)
+        built: dict[tuple, Any] = {}  # one SamplingParams per distinct setting
+        params = [built.setdefault((s.model_dump_json(), o), self.sampling_params(s, schema, o))
+                  for s, o in zip(samplings, offsets)]
+        outputs = self.llm.chat(conversations, params[0] if len(built) == 1 else params,
                                 use_tqdm=answer_counter(on_answer) if on_answer else False)
         return [Completion(o.outputs[0].text, len(o.prompt_token_ids or []),
                            len(o.outputs[0].token_ids), o.outputs[0].finish_reason)

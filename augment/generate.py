@@ -5,7 +5,9 @@ each Ray replica, so prompts, schemas, validation and retries are the same every
 An answer that is not valid JSON for the schema is rejected (raw text and reason kept) and
 retried, ``max_attempts`` in all; retries sample at ``retry_temperature`` with a new seed,
 since a greedy retry would repeat itself. A prompt that cannot fit the context is rejected
-once, for good.
+once, for good. :func:`generate_round` is one engine call in which first attempts and retries
+mix (the local backend carries a chunk's retries into the next chunk's call);
+:func:`generate` repeats rounds until every entity is settled (a Ray replica's batch).
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ class Generated:
     output_tokens: dict[int, int] = field(default_factory=dict)
     llm_s: float = 0.0
 
+    def merge(self, other: Generated) -> None:
+        """Add another round's results to these."""
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        for mine, theirs in ((self.prompt_tokens, other.prompt_tokens),
+                             (self.output_tokens, other.output_tokens)):
+            for idx, n in theirs.items():
+                mine[idx] = mine.get(idx, 0) + n
+        self.llm_s += other.llm_s
+
 
 def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
     """The validated answer, or None and the reason it was rejected."""
@@ -47,39 +59,74 @@ def generate(engine: Any, prompts: dict[int, list[dict[str, str]]], schema: type
              max_attempts: int, retry_temperature: float,
              released: Callable[[], AbstractContextManager] = nullcontext,
              on_answer: Callable[[int], None] | None = None) -> Generated:
-    """Answers for ``prompts`` (entity_idx -> messages); ``prior`` counts each entity's
-    earlier rejected attempts; ``released`` wraps each engine call (the local backend gives
-    the store's lock up meanwhile); ``on_answer(n)`` hears of each first answer as it comes
-    (retries are not counted again)."""
+    """Answers for ``prompts`` (entity_idx -> messages), each entity tried until valid or
+    ``max_attempts`` in all (``prior`` counts its earlier rejected attempts): rounds of
+    :func:`generate_round`, the retries of one round the whole batch of the next.
+    ``released`` wraps each engine call (the local backend gives the store's lock up
+    meanwhile); ``on_answer(n)`` hears of each first answer as it comes."""
     prior = dict(prior)
     out = Generated()
-    waiting = _drop_too_long(engine, prompts, entity, sampling, prior, max_attempts, out)
-    for attempt in range(1, max_attempts + 1):
-        waiting = [i for i in waiting if prior.get(i, 0) < max_attempts]
-        if not waiting:
-            break
-        params = sampling if attempt == 1 else sampling.model_copy(
-            update={"temperature": max(sampling.temperature, retry_temperature)})
-        start = time.perf_counter()
-        with released():
-            live = {"on_answer": on_answer} if on_answer and attempt == 1 else {}
-            completions = engine.chat([prompts[i] for i in waiting], params, schema,
-                                      seed_offset=attempt - 1, **live)
-        out.llm_s += time.perf_counter() - start
-        retry = []
-        for idx, completion in zip(waiting, completions):
-            out.prompt_tokens[idx] = out.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
-            out.output_tokens[idx] = out.output_tokens.get(idx, 0) + completion.n_output_tokens
-            answer, reason = parse_answer(completion.text, schema)
-            if answer is not None:
-                out.accepted.append((idx, answer))
-                continue
+    waiting = dict(prompts)
+    while waiting:
+        got, retry = generate_round(engine, waiting, schema, entity, sampling, prior,
+                                    max_attempts, retry_temperature, released, on_answer)
+        out.merge(got)
+        for idx in retry:
             prior[idx] = prior.get(idx, 0) + 1
-            out.rejected.append({"entity": entity, "entity_idx": idx, "attempt": prior[idx],
-                                 "raw_text": completion.text, "reason": reason})
-            retry.append(idx)
-        waiting = retry
+        waiting = {i: prompts[i] for i in retry if prior[i] < max_attempts}
     return out
+
+
+def generate_round(engine: Any, prompts: dict[int, list[dict[str, str]]],
+                   schema: type[BaseModel], entity: str, sampling: SamplingSettings,
+                   prior: dict[int, int], max_attempts: int, retry_temperature: float,
+                   released: Callable[[], AbstractContextManager] = nullcontext,
+                   on_answer: Callable[[int], None] | None = None
+                   ) -> tuple[Generated, list[int]]:
+    """One engine call: each entity's next attempt (``prior[idx]`` rejected so far), first
+    attempts as ``sampling``, retries at ``retry_temperature`` with their own seed offset,
+    in one batch. Returns what it produced and the entities it rejected (whose attempts are
+    ``prior[idx] + 1`` now). A prompt that cannot fit is rejected once, for good (only
+    first attempts are measured: a retried prompt fitted before)."""
+    prior = dict(prior)
+    out = Generated()
+    first = {i: m for i, m in prompts.items() if prior.get(i, 0) == 0}
+    fits = set(_drop_too_long(engine, first, entity, sampling, prior, max_attempts, out))
+    order = [i for i in prompts if i in fits or i not in first]
+    if not order:
+        return out, []
+    retry_sampling = sampling.model_copy(
+        update={"temperature": max(sampling.temperature, retry_temperature)})
+    samplings = [sampling if prior.get(i, 0) == 0 else retry_sampling for i in order]
+    offsets = [prior.get(i, 0) for i in order]
+    n_first = sum(1 for o in offsets if o == 0)
+    heard = [0]
+
+    def first_answers(n: int) -> None:  # vLLM counts every request; the bar counts entities
+        now = min(heard[0] + n, n_first)
+        if on_answer and now > heard[0]:
+            on_answer(now - heard[0])
+        heard[0] = now
+
+    start = time.perf_counter()
+    with released():
+        completions = engine.chat([prompts[i] for i in order], samplings, schema,
+                                  seed_offset=offsets,
+                                  **({"on_answer": first_answers} if on_answer else {}))
+    out.llm_s += time.perf_counter() - start
+    rejected = []
+    for idx, completion in zip(order, completions):
+        out.prompt_tokens[idx] = out.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
+        out.output_tokens[idx] = out.output_tokens.get(idx, 0) + completion.n_output_tokens
+        answer, reason = parse_answer(completion.text, schema)
+        if answer is not None:
+            out.accepted.append((idx, answer))
+            continue
+        out.rejected.append({"entity": entity, "entity_idx": idx,
+                             "attempt": prior.get(idx, 0) + 1, "raw_text": completion.text,
+                             "reason": reason})
+        rejected.append(idx)
+    return out, rejected
 
 
 def _drop_too_long(engine: Any, prompts: dict[int, list[dict[str, str]]], entity: str,

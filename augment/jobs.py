@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from workbench import processes
 from workbench.augment.engine import LLMEngine, SamplingSettings
 from workbench.augment.backends import Backend, LocalBackend
-from workbench.augment.generate import Generated, generate
+from workbench.augment.generate import Generated, generate_round
 from workbench.augment.prompts import PromptTemplate
 from workbench.augment.schemas import smallest_answer
 from workbench.errors import ConfigError
@@ -232,20 +232,25 @@ class JobRunner:
             "GROUP BY entity_idx", [job_id]).fetchall())
 
     def run_chunk(self, job_id: str, kind: JobKind, chunk: list[WorkItem],
-                  report: JobReport) -> None:
-        """Generate one chunk with this process's engine and commit it; the run's
-        ``on_progress`` hears of each answer as it arrives (``report.n_answered``)."""
+                  report: JobReport) -> list[WorkItem]:
+        """One engine call for ``chunk`` with this process's engine (each entity at its next
+        attempt: first attempts and retries mixed), committed; returns the entities rejected
+        in it that have attempts left, for the next call. The run's ``on_progress`` hears of
+        each first answer as it arrives (``report.n_answered``)."""
         def answered(n: int) -> None:
             report.n_answered += n
             if self.on_progress:
                 self.on_progress(report)
 
-        got = generate(self.engine, {w.entity_idx: w.messages for w in chunk}, kind.schema,
-                       kind.entity, self.sampling, self.prior_rejections(job_id),
-                       self.max_attempts, self.retry_temperature,
-                       released=self.store.released,  # the dashboard may look in meanwhile
-                       on_answer=answered)
+        prior = self.prior_rejections(job_id)
+        got, retry = generate_round(
+            self.engine, {w.entity_idx: w.messages for w in chunk}, kind.schema, kind.entity,
+            self.sampling, prior, self.max_attempts, self.retry_temperature,
+            released=self.store.released,  # the dashboard may look in meanwhile
+            on_answer=answered)
         self.commit(job_id, kind, chunk, got, report)
+        again = {i for i in retry if prior.get(i, 0) + 1 < self.max_attempts}
+        return [w for w in chunk if w.entity_idx in again]
 
     def commit(self, job_id: str, kind: JobKind, chunk: list[WorkItem], got: Generated,
                report: JobReport) -> None:

@@ -21,7 +21,10 @@ class FakeEngine:
         self.calls.append(len(conversations))
         if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
             raise KeyboardInterrupt("simulated crash")
-        out = [Completion(self.answer(c, seed_offset), 10, 5, "stop") for c in conversations]
+        offsets = [seed_offset] * len(conversations) if isinstance(seed_offset, int) \
+            else list(seed_offset)
+        out = [Completion(self.answer(c, o), 10, 5, "stop")
+               for c, o in zip(conversations, offsets)]
         for _ in out if on_answer else ():
             on_answer(1)
         return out

@@ -205,3 +205,27 @@ def test_bad_engine_settings_are_one_line_from_the_cli(workbench_home, tiny_mode
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_retries_ride_with_the_next_chunk(toy_store):
+    """A chunk's rejected entities are retried in the next chunk's engine call (at their
+    next attempt's seed offset), not in a small call of their own; after the last chunk
+    they run alone."""
+    engine = FakeEngine(lambda c, a: "not json" if a == 0 else GOOD)
+    report = runner(toy_store, engine, chunk_size=10).run(ItemAttributesJob(),
+                                                          toy_store.dataset())
+    assert engine.calls == [10, 10 + 10, 4 + 10, 4]
+    assert report.n_done == 24 and report.n_rejected == 24
+    attempts = toy_store.frame("SELECT attempt, count(*) AS n FROM rejected_outputs "
+                               "GROUP BY attempt")
+    assert attempts.rows() == [(1, 24)]
+    assert counts(toy_store, report.job_id) == (24, 24)
+
+
+def test_an_entity_out_of_attempts_is_not_carried(toy_store):
+    engine = FakeEngine(lambda c, a: "not json")
+    report = runner(toy_store, engine, chunk_size=10, max_attempts=2).run(
+        ItemAttributesJob(), toy_store.dataset())
+    assert engine.calls == [10, 20, 14, 4] and report.n_done == 0
+    assert toy_store.con.execute("SELECT max(attempt), count(*) FROM rejected_outputs"
+                                 ).fetchone() == (2, 48)
