@@ -132,6 +132,8 @@ def generate_round(engine: Any, prompts: dict[int, list[dict[str, str]]],
 def _drop_too_long(engine: Any, prompts: dict[int, list[dict[str, str]]], entity: str,
                    sampling: SamplingSettings, prior: dict[int, int], max_attempts: int,
                    out: Generated) -> list[int]:
+    if not prompts:
+        return []
     budget = engine.settings.max_model_len - sampling.max_tokens
     order = list(prompts)
     keep = []
