@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 from bench_lightgcn import export_benchmark_files, run_recbole
 from workbench.graph.evaluate import evaluate

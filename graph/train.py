@@ -110,12 +110,12 @@ class TrainConfig(BaseModel):
                 or int(k) not in self.ks:
             raise ValueError(f"select_metric {self.select_metric!r} must be recall/ndcg/"
                              f"precision/hit @ one of ks={self.ks}")
-        for field in ("embedding_dim", "batch_size", "max_epochs", "eval_every", "patience"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be >= 1")
-        for field in ("prune_rate", "generative_mask_ratio", "mae_mask_ratio"):
-            if not 0.0 <= getattr(self, field) <= 1.0:
-                raise ValueError(f"{field} must be in [0, 1]")
+        for setting in ("embedding_dim", "batch_size", "max_epochs", "eval_every", "patience"):
+            if getattr(self, setting) < 1:
+                raise ValueError(f"{setting} must be >= 1")
+        for setting in ("prune_rate", "generative_mask_ratio", "mae_mask_ratio"):
+            if not 0.0 <= getattr(self, setting) <= 1.0:
+                raise ValueError(f"{setting} must be in [0, 1]")
         spec = model_spec(self.model)
         if not spec.trainable and self.objectives() != ["bpr"]:
             raise ValueError(f"{self.model} is not trained: alignment/reconstruction losses "

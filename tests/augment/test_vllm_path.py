@@ -1,6 +1,5 @@
 """The real vLLM path, with a tiny random-weight Llama built in the test session."""
 
-import json
 import os
 import signal
 import subprocess

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import polars as pl
 import pytest
 
 from workbench.augment.edges import EdgesJob

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch_geometric.utils import spmm
 
 from workbench.graph.models import LightGCN, MatrixFactorization
 from workbench.graph.models.propagation import SymmetricSpMM
