@@ -137,14 +137,12 @@ def test_long_prompts_batch_with_chunked_prefill(tiny_engine):
     counts = tiny_engine.count_tokens(conversations)
     assert sum(counts) > 4096 and max(counts) < 2048 - 16
     for temperature in (0.0, 0.8):
-        outs = tiny_engine.chat(conversations, SamplingSettings(max_tokens=32,
+        outs = tiny_engine.chat(conversations, SamplingSettings(max_tokens=64,
                                                                 temperature=temperature),
                                 Choice, seed_offset=1)
         assert len(outs) == 16
-        for out in outs:  # a finished answer is schema JSON; 32 tokens may cut one short
-            assert out.finish_reason in ("stop", "length")
-            if out.finish_reason == "stop":
-                Choice.model_validate_json(out.text)
+        for out in outs:  # room enough for Choice: every answer finishes as schema JSON
+            Choice.model_validate_json(out.text)
 
 
 def test_an_llm_job_through_the_python_api(tiny_engine, workbench_home):
