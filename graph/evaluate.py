@@ -106,14 +106,16 @@ class Ranker:
         self.n_items, self.k = item_emb.size(0), min(k, item_emb.size(0))
         self.blocked = self.n_items >= 8 * self.k * BLOCK  # enough blocks to pay off
         pad = -self.n_items % BLOCK if self.blocked else 0
-        self.items_t = torch.cat([item_emb, item_emb.new_zeros(pad, item_emb.size(1))]).T
+        self.items_t = (torch.cat([item_emb, item_emb.new_zeros(pad, item_emb.size(1))])
+                        if pad else item_emb).T
 
     @torch.no_grad()
     def top_k(self, user_emb: Tensor, users: np.ndarray, exclude: Sequence[HeldOut] = ()
               ) -> Tensor:
         """Top-``k`` item indices for ``users``, each user's ``exclude`` items ranked last."""
         scores = user_emb[torch.from_numpy(users).to(user_emb.device)] @ self.items_t
-        scores[:, self.n_items:] = -torch.inf
+        if scores.size(1) > self.n_items:
+            scores[:, self.n_items:] = -torch.inf  # the padding
         for csr in exclude:
             rows, cols = _rows_cols(csr, users)
             scores[torch.from_numpy(rows).to(scores.device),
