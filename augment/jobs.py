@@ -187,7 +187,6 @@ class JobRunner:
             raise ConfigError(f"a {kind.kind} answer needs at least {needed} tokens "
                               f"({floor}), more than its max_tokens {max_tokens}")
 
-
     def run(self, kind: JobKind, dataset: DatasetInfo, limit: int | None = None,
             on_chunk: Callable[[JobReport], None] | None = None,
             force: bool = False,
