@@ -318,10 +318,11 @@ class Trainer:
         n_users, n_items = self.data.num_users, self.data.num_items
         order = torch.randperm(train.size(1), generator=self.generator)
         negatives = sampler.sample(train[0, order], self.generator)
-        total, steps = 0.0, 0
-        for idx, neg in zip(order.split(cfg.batch_size), negatives.split(cfg.batch_size)):
-            users, pos = train[0, idx], train[1, idx]
-            users, pos, neg = (t.to(self.device) for t in (users, pos, neg))
+        # the epoch's triples go to the device at once: no copy and no sync per step
+        epoch = torch.stack([train[0, order], train[1, order], negatives]).to(self.device)
+        total = torch.zeros((), device=self.device)
+        steps = 0
+        for users, pos, neg in epoch.split(cfg.batch_size, dim=1):
             out = self.node_embeddings()
             user_emb, item_emb = out[:n_users], out[n_users:n_users + n_items]
             # one gather for the batch's rows: each gather's backward is a dense zero tensor
@@ -331,7 +332,7 @@ class Trainer:
             loss = self.main_loss(u, p, n, item_emb)
             loss = loss + cfg.reg * l2_reg(self.model.ego_embedding[rows], batch_size=len(users))
             if self.data.extra_triples.size(1):
-                loss = loss + cfg.aug_weight * self.augmented_loss(user_emb, item_emb, len(idx))
+                loss = loss + cfg.aug_weight * self.augmented_loss(user_emb, item_emb, len(users))
             if self.extra_losses:
                 batch = Batch(users, pos, neg, user_emb, item_emb, self.model, self.data,
                               self.adj, self.generator)
@@ -339,9 +340,9 @@ class Trainer:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss.detach())
+            total += loss.detach()
             steps += 1
-        return total / max(steps, 1)
+        return float(total) / max(steps, 1)
 
     # -- the whole run ---------------------------------------------------------------------
     def fit(self) -> RunResult:
