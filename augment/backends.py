@@ -90,7 +90,8 @@ def register_backend(spec: BackendSpec) -> BackendSpec:
 
 
 class LocalBackend:
-    """The engine in this process, chunk after chunk (the store released while it runs)."""
+    """The engine in this process: the whole job as one stream of chunks (or chunk after
+    chunk for an engine that cannot stream); the store released while it generates."""
 
     name = "local"
 
@@ -106,8 +107,11 @@ class LocalBackend:
     def run(self, runner: JobRunner, job_id: str, kind: JobKind, items: list[WorkItem],
             todo: list[WorkItem], report: JobReport,
             on_chunk: Callable[[JobReport], None] | None) -> None:
-        # Retries ride with the next chunk's call instead of a small call of their own;
-        # after the last chunk they run on their own until settled.
+        if hasattr(runner.engine, "stream"):  # vLLM: one continuous run of the whole job
+            runner.run_stream(job_id, kind, todo, report, on_chunk)
+            return
+        # Engines without streaming: retries ride with the next chunk's call instead of a
+        # small call of their own; after the last chunk they run on their own until settled.
         retry: list[WorkItem] = []
         for start in range(0, len(todo), runner.chunk_size):
             batch = todo[start:start + runner.chunk_size] + retry

@@ -85,6 +85,16 @@ def engine_settings(**given: Any) -> EngineSettings:
 
 
 @dataclass
+class Request:
+    """One request of :meth:`LLMEngine.stream`: ``key`` is the caller's (an entity)."""
+
+    key: int
+    messages: list[dict[str, str]]
+    sampling: SamplingSettings
+    seed_offset: int = 0
+
+
+@dataclass
 class Completion:
     text: str
     n_prompt_tokens: int
@@ -267,6 +277,44 @@ class LLMEngine:
         return [Completion(o.outputs[0].text, len(o.prompt_token_ids or []),
                            len(o.outputs[0].token_ids), o.outputs[0].finish_reason)
                 for o in outputs]
+
+    def stream(self, schema: type[BaseModel] | None,
+               more: Callable[[int], Sequence[Request]],
+               done: Callable[[Request, Completion], Sequence[Request]]) -> None:
+        """Continuous batching across a whole job: before every engine step ``more(n)`` (n:
+        requests in flight) may add requests, and each finished request goes to ``done``,
+        whose returned requests (a retry) join the running batch at once. Returns when
+        nothing is in flight and ``more`` adds nothing; requests still in flight when it
+        raises are aborted."""
+        llm = self.llm
+        engine = llm.llm_engine
+        built: dict[tuple, Any] = {}
+        flying: dict[str, Request] = {}
+
+        def add(requests: Sequence[Request]) -> None:
+            if requests:
+                params = [built.setdefault((r.sampling.model_dump_json(), r.seed_offset),
+                                           self.sampling_params(r.sampling, schema,
+                                                                r.seed_offset))
+                          for r in requests]
+                ids = llm.enqueue_chat([r.messages for r in requests], params, use_tqdm=False)
+                # vLLM returns its internal ids ("<our id>-<random>"); outputs carry ours
+                flying.update((rid.rsplit("-", 1)[0], r) for rid, r in zip(ids, requests))
+
+        try:
+            while True:
+                add(more(len(flying)))
+                if not flying:
+                    return
+                for out in engine.step():
+                    if out.finished and out.request_id in flying:
+                        first = out.outputs[0]
+                        add(done(flying.pop(out.request_id), Completion(
+                            first.text, len(out.prompt_token_ids or []), len(first.token_ids),
+                            first.finish_reason)))
+        finally:
+            if flying:
+                engine.abort_request(list(flying), internal=False)
 
     @cached_property
     def tokenizer(self) -> Any:

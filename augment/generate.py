@@ -5,22 +5,24 @@ each Ray replica, so prompts, schemas, validation and retries are the same every
 An answer that is not valid JSON for the schema is rejected (raw text and reason kept) and
 retried, ``max_attempts`` in all; retries sample at ``retry_temperature`` with a new seed,
 since a greedy retry would repeat itself. A prompt that cannot fit the context is rejected
-once, for good. :func:`generate_round` is one engine call in which first attempts and retries
-mix (the local backend carries a chunk's retries into the next chunk's call);
+once, for good. :func:`generate_stream` runs a whole job through one streaming engine run
+(the local backend with vLLM: the next chunk and each retry join the running batch);
+:func:`generate_round` is one engine call in which first attempts and retries mix (engines
+without streaming: the local backend carries a chunk's retries into the next chunk's call);
 :func:`generate` repeats rounds until every entity is settled (a Ray replica's batch).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from workbench.augment.engine import SamplingSettings
+from workbench.augment.engine import Completion, Request, SamplingSettings
 
 
 @dataclass
@@ -148,3 +150,89 @@ def _drop_too_long(engine: Any, prompts: dict[int, list[dict[str, str]]], entity
                              "reason": f"prompt too long: {n} tokens, the budget is {budget} "
                                        "(max_model_len - max_tokens)"})
     return keep
+
+
+@dataclass
+class _Chunk:
+    """A chunk in flight in :func:`generate_stream`: its entities, those not yet settled."""
+
+    keys: list[int]
+    pending: set[int]
+    got: Generated = field(default_factory=Generated)
+
+
+def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]]],
+                    schema: type[BaseModel], entity: str, sampling: SamplingSettings,
+                    prior: dict[int, int], max_attempts: int, retry_temperature: float,
+                    on_chunk: Callable[[list[int], Generated], None],
+                    on_answer: Callable[[int], None] | None = None,
+                    low_water: int = 1) -> None:
+    """A whole job through one engine run (:meth:`LLMEngine.stream`, continuous batching):
+    the next chunk joins while the engine still works on the last one's longest answers, a
+    rejected answer's retry joins the running batch at once, and ``on_chunk(keys, got)``
+    hears of each chunk as soon as all its entities are settled (answered, or out of
+    attempts), to commit it. A new chunk is added whenever fewer than ``low_water``
+    requests are in flight (a chunk's size keeps the engine's queue about one chunk deep).
+    The same prompts, schema, validation and retry sampling as :func:`generate_round`;
+    ``on_answer(1)`` for each first answer."""
+    prior = dict(prior)
+    retry_sampling = sampling.model_copy(
+        update={"temperature": max(sampling.temperature, retry_temperature)})
+    source = iter(chunks)
+    owner: dict[int, _Chunk] = {}
+    messages: dict[int, list[dict[str, str]]] = {}
+    clock = [time.perf_counter()]
+
+    def request(idx: int) -> Request:
+        attempt = prior.get(idx, 0)
+        return Request(idx, messages[idx], retry_sampling if attempt else sampling, attempt)
+
+    def settle(chunk: _Chunk, idx: int | None = None) -> None:
+        chunk.pending.discard(idx)
+        if not chunk.pending:
+            now = time.perf_counter()  # the engine time since the last chunk settled
+            chunk.got.llm_s, clock[0] = now - clock[0], now
+            on_chunk(chunk.keys, chunk.got)
+
+    def more(n_flying: int) -> list[Request]:
+        # the next chunk once fewer than ``low_water`` requests are in flight
+        while n_flying < low_water:
+            prompts = next(source, None)
+            if prompts is None:
+                return []
+            chunk = _Chunk(list(prompts), set(prompts))
+            messages.update(prompts)
+            first = {i: m for i, m in prompts.items() if prior.get(i, 0) == 0}
+            fits = set(_drop_too_long(engine, first, entity, sampling, prior, max_attempts,
+                                      chunk.got))
+            go = [i for i in prompts if (i in fits or i not in first)
+                  and prior.get(i, 0) < max_attempts]
+            owner.update((i, chunk) for i in go)
+            chunk.pending = set(go)
+            if not go:
+                settle(chunk)
+                continue
+            return [request(i) for i in go]
+        return []
+
+    def done(req: Request, completion: Completion) -> list[Request]:
+        idx, chunk = req.key, owner[req.key]
+        got = chunk.got
+        got.prompt_tokens[idx] = got.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
+        got.output_tokens[idx] = got.output_tokens.get(idx, 0) + completion.n_output_tokens
+        if on_answer and req.seed_offset == 0:
+            on_answer(1)
+        answer, reason = parse_answer(completion.text, schema)
+        if answer is not None:
+            got.accepted.append((idx, answer))
+        else:
+            prior[idx] = prior.get(idx, 0) + 1
+            got.rejected.append({"entity": entity, "entity_idx": idx, "attempt": prior[idx],
+                                 "raw_text": completion.text, "reason": reason})
+            if prior[idx] < max_attempts:
+                return [request(idx)]
+        del owner[idx]
+        settle(chunk, idx)
+        return []
+
+    engine.stream(schema, more, done)

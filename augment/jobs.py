@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from workbench import processes
 from workbench.augment.engine import LLMEngine, SamplingSettings
 from workbench.augment.backends import Backend, LocalBackend
-from workbench.augment.generate import Generated, generate_round
+from workbench.augment.generate import Generated, generate_round, generate_stream
 from workbench.augment.prompts import PromptTemplate
 from workbench.augment.schemas import smallest_answer
 from workbench.errors import ConfigError
@@ -250,6 +250,35 @@ class JobRunner:
         self.commit(job_id, kind, chunk, got, report)
         again = {i for i in retry if prior.get(i, 0) + 1 < self.max_attempts}
         return [w for w in chunk if w.entity_idx in again]
+
+    def run_stream(self, job_id: str, kind: JobKind, todo: list[WorkItem], report: JobReport,
+                   on_chunk: Callable[[JobReport], None] | None = None) -> None:
+        """All of ``todo`` through one streaming engine run (:func:`generate_stream`): chunks
+        of ``chunk_size`` join as the engine's queue runs low, each committed once all its
+        entities are settled; the store is released meanwhile except for those commits."""
+        works = {w.entity_idx: w for w in todo}
+
+        def answered(n: int) -> None:
+            report.n_answered += n
+            if self.on_progress:
+                self.on_progress(report)
+
+        def settled(keys: list[int], got: Generated) -> None:
+            # later chunks' first answers may have come in already: they stay counted
+            heard = report.n_answered - sum(
+                1 for i in keys if not prior.get(i) and i in got.output_tokens)
+            self.commit(job_id, kind, [works[i] for i in keys], got, report)
+            report.n_answered = max(0, heard)
+            if on_chunk:
+                on_chunk(report)
+
+        prior = self.prior_rejections(job_id)
+        chunks = ({w.entity_idx: w.messages for w in todo[start:start + self.chunk_size]}
+                  for start in range(0, len(todo), self.chunk_size))
+        with self.store.released():
+            generate_stream(self.engine, chunks, kind.schema, kind.entity, self.sampling,
+                            prior, self.max_attempts, self.retry_temperature, settled,
+                            on_answer=answered, low_water=self.chunk_size)
 
     def commit(self, job_id: str, kind: JobKind, chunk: list[WorkItem], got: Generated,
                report: JobReport) -> None:

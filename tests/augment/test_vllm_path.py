@@ -42,6 +42,43 @@ def test_the_engine_reports_each_finished_request(tiny_engine):
     assert len(out) == 5 and sum(heard) == 5
 
 
+def test_the_engine_streams_requests_added_while_others_run(tiny_engine):
+    """Continuous batching: a second batch and a retry join a running engine; each request
+    finishes once, and the same greedy prompts give the same answers as one batched call."""
+    from workbench.augment.engine import Request
+
+    greedy = SamplingSettings(max_tokens=32)
+    convs = [[{"role": "user", "content": f"Pick one, case {i}."}] for i in range(6)]
+    batches = [[Request(i, convs[i], greedy) for i in range(3)],
+               [Request(i, convs[i], greedy) for i in range(3, 6)]]
+    finished, added_at, calls = [], [], []
+
+    def more(n_flying):  # asked before every engine step: the second batch after the first
+        calls.append(n_flying)
+        if batches and len(calls) in (1, 2):
+            added_at.append(n_flying)
+            return batches.pop(0)
+        return []
+
+    def done(req, completion):
+        finished.append((req.key, req.seed_offset, completion))
+        if req.key == 0 and req.seed_offset == 0:  # one retry, sampled
+            return [Request(0, convs[0], greedy.model_copy(update={"temperature": 0.8}), 1)]
+        return []
+
+    tiny_engine.stream(Choice, more, done)
+    assert sorted((k, o) for k, o, _ in finished) == [(0, 0), (0, 1)] + [
+        (i, 0) for i in range(1, 6)]
+    assert added_at[0] == 0 and added_at[1] > 0  # the second batch joined a running one
+    assert len(calls) > 3
+    for _, _, completion in finished:
+        Choice.model_validate_json(completion.text)
+    batched = tiny_engine.chat(convs, greedy, Choice)
+    streamed = {k: c.text for k, o, c in finished if o == 0}
+    same = sum(streamed[i] == batched[i].text for i in range(6))
+    assert same >= 5, f"{6 - same} of 6 greedy answers differ: more than batch noise"
+
+
 def test_item_attribute_job_on_real_engine(toy_store, tiny_engine):
     runner = JobRunner(toy_store, tiny_engine, SamplingSettings(max_tokens=96), "tiny",
                        chunk_size=4, max_attempts=2)
