@@ -101,6 +101,13 @@ class Completion:
     n_output_tokens: int
     finish_reason: str | None
 
+    @classmethod
+    def of(cls, output: Any) -> Completion:
+        """From a vLLM ``RequestOutput`` (its first sequence)."""
+        first = output.outputs[0]
+        return cls(first.text, len(output.prompt_token_ids or []), len(first.token_ids),
+                   first.finish_reason)
+
 
 def resolve_model(model: str, models_dir: Path) -> str:
     """A prepared name -> its folder; a path stays a path; anything else is a hub id."""
@@ -274,9 +281,7 @@ class LLMEngine:
                   for s, o in zip(samplings, offsets)]
         outputs = self.llm.chat(conversations, params[0] if len(built) == 1 else params,
                                 use_tqdm=answer_counter(on_answer) if on_answer else False)
-        return [Completion(o.outputs[0].text, len(o.prompt_token_ids or []),
-                           len(o.outputs[0].token_ids), o.outputs[0].finish_reason)
-                for o in outputs]
+        return [Completion.of(o) for o in outputs]
 
     def stream(self, schema: type[BaseModel] | None,
                more: Callable[[int], Sequence[Request]],
@@ -308,10 +313,7 @@ class LLMEngine:
                     return
                 for out in engine.step():
                     if out.finished and out.request_id in flying:
-                        first = out.outputs[0]
-                        add(done(flying.pop(out.request_id), Completion(
-                            first.text, len(out.prompt_token_ids or []), len(first.token_ids),
-                            first.finish_reason)))
+                        add(done(flying.pop(out.request_id), Completion.of(out)))
         finally:
             if flying:
                 engine.abort_request(list(flying), internal=False)

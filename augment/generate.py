@@ -56,6 +56,27 @@ def parse_answer(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, 
         return None, f"{first['type']} at {where}: {first['msg']}"[:500]
 
 
+def retry_sampling(sampling: SamplingSettings, retry_temperature: float) -> SamplingSettings:
+    """How retries sample: at least ``retry_temperature`` (a greedy retry repeats itself)."""
+    return sampling.model_copy(
+        update={"temperature": max(sampling.temperature, retry_temperature)})
+
+
+def record(out: Generated, idx: int, attempt: int, completion: Completion,
+           schema: type[BaseModel], entity: str) -> bool:
+    """Count ``completion``'s tokens into ``out`` and keep its answer, or its rejection
+    (``attempt``: its number, from 1); whether it was accepted."""
+    out.prompt_tokens[idx] = out.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
+    out.output_tokens[idx] = out.output_tokens.get(idx, 0) + completion.n_output_tokens
+    answer, reason = parse_answer(completion.text, schema)
+    if answer is not None:
+        out.accepted.append((idx, answer))
+        return True
+    out.rejected.append({"entity": entity, "entity_idx": idx, "attempt": attempt,
+                         "raw_text": completion.text, "reason": reason})
+    return False
+
+
 def generate(engine: Any, prompts: dict[int, list[dict[str, str]]], schema: type[BaseModel],
              entity: str, sampling: SamplingSettings, prior: dict[int, int],
              max_attempts: int, retry_temperature: float,
@@ -97,9 +118,8 @@ def generate_round(engine: Any, prompts: dict[int, list[dict[str, str]]],
     order = [i for i in prompts if i in fits or i not in first]
     if not order:
         return out, []
-    retry_sampling = sampling.model_copy(
-        update={"temperature": max(sampling.temperature, retry_temperature)})
-    samplings = [sampling if prior.get(i, 0) == 0 else retry_sampling for i in order]
+    retried = retry_sampling(sampling, retry_temperature)
+    samplings = [sampling if prior.get(i, 0) == 0 else retried for i in order]
     offsets = [prior.get(i, 0) for i in order]
     n_first = sum(1 for o in offsets if o == 0)
     heard = [0]
@@ -116,18 +136,8 @@ def generate_round(engine: Any, prompts: dict[int, list[dict[str, str]]],
                                   seed_offset=offsets,
                                   **({"on_answer": first_answers} if on_answer else {}))
     out.llm_s += time.perf_counter() - start
-    rejected = []
-    for idx, completion in zip(order, completions):
-        out.prompt_tokens[idx] = out.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
-        out.output_tokens[idx] = out.output_tokens.get(idx, 0) + completion.n_output_tokens
-        answer, reason = parse_answer(completion.text, schema)
-        if answer is not None:
-            out.accepted.append((idx, answer))
-            continue
-        out.rejected.append({"entity": entity, "entity_idx": idx,
-                             "attempt": prior.get(idx, 0) + 1, "raw_text": completion.text,
-                             "reason": reason})
-        rejected.append(idx)
+    rejected = [idx for idx, completion in zip(order, completions)
+                if not record(out, idx, prior.get(idx, 0) + 1, completion, schema, entity)]
     return out, rejected
 
 
@@ -176,8 +186,7 @@ def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]
     The same prompts, schema, validation and retry sampling as :func:`generate_round`;
     ``on_answer(1)`` for each first answer."""
     prior = dict(prior)
-    retry_sampling = sampling.model_copy(
-        update={"temperature": max(sampling.temperature, retry_temperature)})
+    retried = retry_sampling(sampling, retry_temperature)
     source = iter(chunks)
     owner: dict[int, _Chunk] = {}
     messages: dict[int, list[dict[str, str]]] = {}
@@ -185,7 +194,7 @@ def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]
 
     def request(idx: int) -> Request:
         attempt = prior.get(idx, 0)
-        return Request(idx, messages[idx], retry_sampling if attempt else sampling, attempt)
+        return Request(idx, messages[idx], retried if attempt else sampling, attempt)
 
     def settle(chunk: _Chunk, idx: int | None = None) -> None:
         chunk.pending.discard(idx)
@@ -217,18 +226,10 @@ def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]
 
     def done(req: Request, completion: Completion) -> list[Request]:
         idx, chunk = req.key, owner[req.key]
-        got = chunk.got
-        got.prompt_tokens[idx] = got.prompt_tokens.get(idx, 0) + completion.n_prompt_tokens
-        got.output_tokens[idx] = got.output_tokens.get(idx, 0) + completion.n_output_tokens
         if on_answer and req.seed_offset == 0:
             on_answer(1)
-        answer, reason = parse_answer(completion.text, schema)
-        if answer is not None:
-            got.accepted.append((idx, answer))
-        else:
+        if not record(chunk.got, idx, prior.get(idx, 0) + 1, completion, schema, entity):
             prior[idx] = prior.get(idx, 0) + 1
-            got.rejected.append({"entity": entity, "entity_idx": idx, "attempt": prior[idx],
-                                 "raw_text": completion.text, "reason": reason})
             if prior[idx] < max_attempts:
                 return [request(idx)]
         del owner[idx]

@@ -236,17 +236,12 @@ class JobRunner:
         attempt: first attempts and retries mixed), committed; returns the entities rejected
         in it that have attempts left, for the next call. The run's ``on_progress`` hears of
         each first answer as it arrives (``report.n_answered``)."""
-        def answered(n: int) -> None:
-            report.n_answered += n
-            if self.on_progress:
-                self.on_progress(report)
-
         prior = self.prior_rejections(job_id)
         got, retry = generate_round(
             self.engine, {w.entity_idx: w.messages for w in chunk}, kind.schema, kind.entity,
             self.sampling, prior, self.max_attempts, self.retry_temperature,
             released=self.store.released,  # the dashboard may look in meanwhile
-            on_answer=answered)
+            on_answer=self._answer_counter(report))
         self.commit(job_id, kind, chunk, got, report)
         again = {i for i in retry if prior.get(i, 0) + 1 < self.max_attempts}
         return [w for w in chunk if w.entity_idx in again]
@@ -257,11 +252,6 @@ class JobRunner:
         of ``chunk_size`` join as the engine's queue runs low, each committed once all its
         entities are settled; the store is released meanwhile except for those commits."""
         works = {w.entity_idx: w for w in todo}
-
-        def answered(n: int) -> None:
-            report.n_answered += n
-            if self.on_progress:
-                self.on_progress(report)
 
         def settled(keys: list[int], got: Generated) -> None:
             # later chunks' first answers may have come in already: they stay counted
@@ -278,7 +268,17 @@ class JobRunner:
         with self.store.released():
             generate_stream(self.engine, chunks, kind.schema, kind.entity, self.sampling,
                             prior, self.max_attempts, self.retry_temperature, settled,
-                            on_answer=answered, low_water=self.chunk_size)
+                            on_answer=self._answer_counter(report),
+                            low_water=self.chunk_size)
+
+    def _answer_counter(self, report: JobReport) -> Callable[[int], None]:
+        """``on_answer`` for the generators: counts first answers into ``report`` and tells
+        the run's ``on_progress``."""
+        def answered(n: int) -> None:
+            report.n_answered += n
+            if self.on_progress:
+                self.on_progress(report)
+        return answered
 
     def commit(self, job_id: str, kind: JobKind, chunk: list[WorkItem], got: Generated,
                report: JobReport) -> None:

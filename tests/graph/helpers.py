@@ -8,6 +8,10 @@ import torch
 
 from workbench.graph.train import Batch
 
+# a few quick epochs on the toy data (training tests)
+FAST = dict(max_epochs=6, min_epochs=1, eval_every=2, patience=5, batch_size=64,
+            embedding_dim=16)
+
 
 def fake_profile_embeddings(store, entity, n, dim=16, every=2, source_kind=None, job_id=None):
     """An embed job over every other entity: the rest have no profile."""

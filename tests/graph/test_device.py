@@ -11,12 +11,10 @@ from workbench.graph.models import LightGCN
 from workbench.graph.sampling import NegativeSampler
 from workbench.graph.train import TrainConfig, Trainer, make_optimizer, train
 from workbench.graph.views import load_graph
+from tests.graph.helpers import FAST
 
 GPU = "cuda"
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-FAST = dict(max_epochs=6, min_epochs=1, eval_every=2, patience=5, batch_size=64,
-            embedding_dim=16)
 
 
 def test_layer_combination_on_cuda_matches_cpu(toy_store):

@@ -13,9 +13,8 @@ from workbench import runs
 from workbench.graph.evaluate import evaluate
 from workbench.graph.train import TrainConfig, train
 from workbench.graph.views import ViewError, load_graph
+from tests.graph.helpers import FAST
 
-FAST = dict(max_epochs=6, min_epochs=1, eval_every=2, patience=5, batch_size=64,
-            embedding_dim=16)
 
 
 def test_run_is_recorded_with_best_epoch_restored(toy_store):
