@@ -292,6 +292,9 @@ class LLMEngine:
         nothing is in flight and ``more`` adds nothing; requests still in flight when it
         raises are aborted."""
         llm = self.llm
+        if not hasattr(llm, "enqueue_chat"):  # a vLLM before enqueue_chat
+            self._stream_in_rounds(schema, more, done)
+            return
         engine = llm.llm_engine
         built: dict[tuple, Any] = {}
         flying: dict[str, Request] = {}
@@ -317,6 +320,18 @@ class LLMEngine:
         finally:
             if flying:
                 engine.abort_request(list(flying), internal=False)
+
+    def _stream_in_rounds(self, schema: type[BaseModel] | None,
+                          more: Callable[[int], Sequence[Request]],
+                          done: Callable[[Request, Completion], Sequence[Request]]) -> None:
+        """:meth:`stream` as rounds of :meth:`chat`: what is queued runs as one call; the
+        retries it returns and what ``more`` adds make the next."""
+        queue = list(more(0))
+        while queue:
+            outs = self.chat([r.messages for r in queue], [r.sampling for r in queue], schema,
+                             seed_offset=[r.seed_offset for r in queue])
+            follow = [new for r, c in zip(queue, outs) for new in done(r, c)]
+            queue = follow + list(more(len(follow)))
 
     @cached_property
     def tokenizer(self) -> Any:

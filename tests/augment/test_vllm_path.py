@@ -79,6 +79,41 @@ def test_the_engine_streams_requests_added_while_others_run(tiny_engine):
     assert same >= 5, f"{6 - same} of 6 greedy answers differ: more than batch noise"
 
 
+def test_a_vllm_without_enqueue_chat_streams_in_rounds(tiny_engine):
+    """Older vLLMs lack ``LLM.enqueue_chat``: the stream runs as rounds of ``chat``."""
+    from workbench.augment.engine import LLMEngine, Request
+
+    class WithoutEnqueue:
+        def __init__(self, llm):
+            self.llm = llm
+
+        def __getattr__(self, name):
+            if name == "enqueue_chat":
+                raise AttributeError(name)
+            return getattr(self.llm, name)
+
+    engine = LLMEngine(tiny_engine.settings, tiny_engine.model_path)
+    engine.__dict__["llm"] = WithoutEnqueue(tiny_engine.llm)
+    greedy = SamplingSettings(max_tokens=32)
+    batches = [[Request(i, [{"role": "user", "content": f"case {i}"}], greedy)
+                for i in range(j, j + 2)] for j in (0, 2)]
+    finished, asked = [], []
+
+    def more(n_flying):
+        asked.append(n_flying)
+        return batches.pop(0) if batches and n_flying < 2 else []
+
+    def done(req, completion):
+        finished.append((req.key, req.seed_offset))
+        Choice.model_validate_json(completion.text)
+        return [Request(0, req.messages, greedy, 1)] if req.key == 0 and not req.seed_offset \
+            else []
+
+    engine.stream(Choice, more, done)
+    assert sorted(finished) == [(0, 0), (0, 1), (1, 0), (2, 0), (3, 0)]
+    assert asked[0] == 0 and 1 in asked  # the retry rode with the second batch's round
+
+
 def test_item_attribute_job_on_real_engine(toy_store, tiny_engine):
     runner = JobRunner(toy_store, tiny_engine, SamplingSettings(max_tokens=96), "tiny",
                        chunk_size=4, max_attempts=2)
