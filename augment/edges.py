@@ -19,10 +19,7 @@ from workbench.augment.attributes import latest_attributes
 from workbench.augment.jobs import WorkItem
 from workbench.augment.prompts import load_template
 from workbench.augment.registry import JobKindSpec, register_job_kind
-from workbench import runs
-from workbench.graph.evaluate import top_k
 from workbench.store import DatasetInfo, Store, StoreError
-from workbench.graph.views import load_graph
 from workbench.profiles.users import training_histories
 
 
@@ -64,6 +61,10 @@ class EdgesJob:
 
     def candidates(self, store: Store, dataset: DatasetInfo) -> dict[int, list[int]]:
         """Top-k items of the run per user, training items excluded."""
+        from workbench import runs  # torch: imported by the one job kind that ranks
+        from workbench.graph.evaluate import top_k
+        from workbench.graph.views import load_graph
+
         run = runs.get_run(store, self.run_id)
         if run["dataset_id"] != dataset.dataset_id:
             raise StoreError(f"run {self.run_id!r} was trained on another dataset")

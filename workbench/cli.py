@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -14,14 +16,40 @@ from workbench import __version__, locking, logs
 from workbench.console import console
 from workbench.demo import demo_command
 from workbench.errors import WorkbenchError
-from workbench.app import cli as app_cli
-from workbench.augment import cli as augment_cli
-from workbench.graph import cli as graph_cli
-from workbench.graph import train_cli
+
+#: The rooms' CLI modules (each has ``register(app)``) and the top-level commands each
+#: registers. A room is imported when one of its commands runs (or for the full ``--help``),
+#: so ``workbench jobs`` or an LLM job on Ray does not import torch and torch-geometric.
+#: tests/workbench/test_cli.py checks that these names are what each room registers.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "workbench.graph.cli": ("graph", "ingest", "datasets", "stats"),
+    "workbench.graph.train_cli": ("experiment", "train", "runs", "recommend"),
+    "workbench.augment.cli": ("model", "augment", "jobs"),
+    "workbench.app.cli": ("app",),
+}
+ROOM_OF = {command: room for room, commands in ROOMS.items() for command in commands}
+
+
+def room_commands(module: str) -> dict[str, click.Command]:
+    """The click commands one room registers, as its own small app."""
+    room = typer.Typer()
+    importlib.import_module(module).register(room)
+    return dict(typer.main.get_group(room).commands)
+
 
 class HandledGroup(TyperGroup):
     """The one error handler: a WorkbenchError from any command is one line and exit 1; so is
-    anything unexpected, logged in full; the traceback on the terminal only with ``-v``."""
+    anything unexpected, logged in full; the traceback on the terminal only with ``-v``.
+    Rooms' commands are loaded on first use (see :data:`ROOMS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(c for c in ROOM_OF if c not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in ROOM_OF:
+            for name, command in room_commands(ROOM_OF[cmd_name]).items():
+                self.add_command(command, name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -94,7 +122,8 @@ def settings_command() -> None:
 
 
 def build_app() -> typer.Typer:
-    """The command tree: each room registers its commands (job kinds generate theirs)."""
+    """The command tree: the root's own commands; each room registers its commands when
+    first used (job kinds generate theirs)."""
     app = typer.Typer(
         name="workbench",
         help="Enrich recommender data with LLMs, store it in DuckDB, train graph recommenders, "
@@ -107,10 +136,6 @@ def build_app() -> typer.Typer:
     app.command("settings")(settings_command)
     app.command("demo")(demo_command)
     app.command("export")(export_command)
-    graph_cli.register(app)
-    train_cli.register(app)
-    augment_cli.register(app)
-    app_cli.register(app)
     return app
 
 

@@ -34,6 +34,27 @@ def test_structured_chat_returns_schema_json(tiny_engine):
     assert tiny_engine.count_tokens(conversations) == [o.n_prompt_tokens for o in outs]
 
 
+def test_the_engine_version_is_vllms_own(tiny_engine):
+    import vllm  # the engine reads the package metadata instead of importing vLLM
+
+    assert tiny_engine.version == vllm.__version__
+
+
+def test_answer_tokens_counted_from_the_fast_tokenizer_file_as_transformers_counts(
+        tiny_model):
+    from transformers import AutoTokenizer
+
+    from workbench.augment.engine import EngineSettings, LLMEngine
+
+    assert (tiny_model / "tokenizer.json").is_file()
+    engine = LLMEngine(EngineSettings(model=str(tiny_model)), str(tiny_model))
+    slow = AutoTokenizer.from_pretrained(tiny_model)
+    for text in ('{"genres":["Drama"],"mood":"dark"}', "plain words, ünïcode", ""):
+        assert engine.count_text_tokens(text) == len(slow(text, add_special_tokens=False)
+                                                     ["input_ids"])
+    assert "tokenizer" not in engine.__dict__  # transformers' tokenizer was not loaded
+
+
 def test_the_engine_reports_each_finished_request(tiny_engine):
     """vLLM's progress-bar hook, fed our counter: one call per finished request."""
     heard = []

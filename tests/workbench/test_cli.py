@@ -14,6 +14,30 @@ def test_help_lists_subcommands():
         assert name in result.output
 
 
+def test_rooms_register_the_commands_the_root_expects():
+    from workbench.cli import ROOMS, room_commands
+
+    for module, names in ROOMS.items():
+        assert set(room_commands(module)) == set(names), module
+
+
+def test_a_command_imports_only_its_room(tmp_path):
+    """`workbench jobs` (and an LLM job's driver) runs without torch and torch-geometric;
+    `workbench train --help` loads the training room, torch and all."""
+    import os
+    import subprocess
+    import sys
+
+    check = ("import sys\nfrom workbench.cli import app\ntry:\n    app(sys.argv[1:])\n"
+             "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path)}
+    for argv, torch in ((["jobs"], "False"), (["augment", "--help"], "False"),
+                        (["train", "--help"], "True")):
+        out = subprocess.run([sys.executable, "-c", check, *argv], env=env,
+                             capture_output=True, text=True)
+        assert out.stdout.strip().splitlines()[-1] == torch, (argv, out.stdout, out.stderr)
+
+
 def test_ingest_then_stats(workbench_home):
     result = runner.invoke(app, ["ingest", str(TOY_DIR)])
     assert result.exit_code == 0, result.output
