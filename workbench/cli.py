@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import sys
@@ -142,8 +144,21 @@ def build_app() -> typer.Typer:
 app = build_app()
 
 
+def quick_exit() -> None:
+    """At exit, after a command that loaded torch: the interpreter's last garbage collections
+    walk every object torch and vLLM made (2.6 s after an LLM job on 2 cores, 1.2 s after
+    importing torch). By then the store is closed and the log flushed, so the objects still
+    alive are frozen out of those collections; what extension modules print about objects
+    left alive (nanobind's leak reports) goes to the log. Nothing changes with ``-v``."""
+    if "torch" in sys.modules and not logs.verbose() and logs.teardown_output_to_log():
+        gc.freeze()
+
+
 def main() -> None:
-    """The console script: the app, with the one error handler."""
+    """The console script: the app, with the one error handler (and a quick exit: registered
+    first, it runs after the exit handlers registered later, vLLM's engine shutdown and
+    Ray's among them)."""
+    atexit.register(quick_exit)
     app()
 
 

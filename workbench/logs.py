@@ -112,3 +112,15 @@ def native_output_to_log() -> Iterator[None]:
         for fd in saved:
             os.close(fd)
         target.close()
+
+
+def teardown_output_to_log() -> bool:
+    """From here to the end of the process, what is written to stderr goes to the log file
+    (for the interpreter's teardown); whether the log could be opened."""
+    try:
+        target = open(log_file(), "ab")  # noqa: SIM115 - open until the process ends
+    except Exception:  # noqa: BLE001
+        return False
+    sys.stderr.flush()
+    os.dup2(target.fileno(), 2)
+    return True

@@ -38,6 +38,24 @@ def test_a_command_imports_only_its_room(tmp_path):
         assert out.stdout.strip().splitlines()[-1] == torch, (argv, out.stdout, out.stderr)
 
 
+def test_quick_exit_after_torch_freezes_and_logs_teardown_noise(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import gc, sys, torch\nfrom workbench import cli, logs\n"
+            "logs.configure(sys.argv[1] == '-v')\ncli.quick_exit()\n"
+            "print(gc.get_freeze_count() > 0)\nsys.stderr.write('teardown noise\\n')")
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path)}
+    quiet = subprocess.run([sys.executable, "-c", code, "-q"], env=env, capture_output=True,
+                           text=True)
+    assert quiet.stdout.strip() == "True" and "teardown noise" not in quiet.stderr
+    assert "teardown noise" in (tmp_path / "logs" / "workbench.log").read_text()
+    loud = subprocess.run([sys.executable, "-c", code, "-v"], env=env, capture_output=True,
+                          text=True)
+    assert loud.stdout.strip() == "False" and "teardown noise" in loud.stderr
+
+
 def test_ingest_then_stats(workbench_home):
     result = runner.invoke(app, ["ingest", str(TOY_DIR)])
     assert result.exit_code == 0, result.output
