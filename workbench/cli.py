@@ -8,9 +8,8 @@ import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -32,7 +31,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
 ROOM_OF = {command: room for room, commands in ROOMS.items() for command in commands}
 
 
-def room_commands(module: str) -> dict[str, click.Command]:
+def room_commands(module: str) -> dict[str, Any]:
     """The click commands one room registers, as its own small app."""
     room = typer.Typer()
     importlib.import_module(module).register(room)
@@ -44,10 +43,10 @@ class HandledGroup(TyperGroup):
     anything unexpected, logged in full; the traceback on the terminal only with ``-v``.
     Rooms' commands are loaded on first use (see :data:`ROOMS`)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         return [*super().list_commands(ctx), *(c for c in ROOM_OF if c not in self.commands)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in ROOM_OF:
             for name, command in room_commands(ROOM_OF[cmd_name]).items():
                 self.add_command(command, name)
