@@ -68,7 +68,10 @@ def test_the_engine_streams_requests_added_while_others_run(tiny_engine):
     finishes once, and the same greedy prompts give the same answers as one batched call."""
     from workbench.augment.engine import Request
 
-    greedy = SamplingSettings(max_tokens=32)
+    # 48: room for the longest answer ('{"liked":"second","confident":false}', 36
+    # characters) even one character per token, as the sampled retry may pick them (with 32
+    # it was once cut at '...false' in CI)
+    greedy = SamplingSettings(max_tokens=48)
     convs = [[{"role": "user", "content": f"Pick one, case {i}."}] for i in range(6)]
     batches = [[Request(i, convs[i], greedy) for i in range(3)],
                [Request(i, convs[i], greedy) for i in range(3, 6)]]
@@ -93,6 +96,7 @@ def test_the_engine_streams_requests_added_while_others_run(tiny_engine):
     assert added_at[0] == 0 and added_at[1] > 0  # the second batch joined a running one
     assert len(calls) > 3
     for _, _, completion in finished:
+        assert completion.finish_reason == "stop", completion
         Choice.model_validate_json(completion.text)
     batched = tiny_engine.chat(convs, greedy, Choice)
     streamed = {k: c.text for k, o, c in finished if o == 0}
