@@ -10,7 +10,7 @@ and 48 ms at 256, a fifth to a quarter of a decoding step.
 Most words are all zeros (no token of the 32 allowed: 58% of the words of an item-attribute
 job) or all ones (33%). Here whole words are filled at once, only the mixed ones (9%) are
 expanded to bits, through a 256-entry table of bytes, and the logits stay in their dtype:
-1.5 ms at 64 requests, 4 ms at 256, the same logits to the bit (tests/augment/
+1.2 ms at 64 requests, 4 ms at 256, the same logits to the bit (tests/augment/
 test_cpu_bitmask.py). :func:`install` puts it in vLLM's model runner for CPU logits; GPU
 logits keep vLLM's own kernel.
 """
