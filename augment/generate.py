@@ -183,9 +183,11 @@ def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]
     hears of each chunk as soon as all its entities are settled (answered, or out of
     attempts), to commit it. A new chunk is added whenever fewer than ``low_water``
     requests are in flight (a chunk's size keeps the engine's queue about one chunk deep).
-    The same prompts, schema, validation and retry sampling as :func:`generate_round`;
-    ``on_answer(1)`` for each first answer."""
-    prior = dict(prior)
+    ``chunks`` may yield an empty chunk for "nothing yet" (asked again before the next
+    step: a Ray replica's batches arrive while others run); ``prior`` is read for each
+    chunk's entities as it joins, and not changed. The same prompts, schema, validation
+    and retry sampling as :func:`generate_round`; ``on_answer(1)`` for each first answer."""
+    given, prior = prior, {}
     retried = retry_sampling(sampling, retry_temperature)
     source = iter(chunks)
     owner: dict[int, _Chunk] = {}
@@ -207,8 +209,9 @@ def generate_stream(engine: Any, chunks: Iterable[dict[int, list[dict[str, str]]
         # the next chunk once fewer than ``low_water`` requests are in flight
         while n_flying < low_water:
             prompts = next(source, None)
-            if prompts is None:
+            if not prompts:  # the end, or nothing yet
                 return []
+            prior.update((i, given[i]) for i in prompts if given.get(i))
             chunk = _Chunk(list(prompts), set(prompts))
             messages.update(prompts)
             first = {i: m for i, m in prompts.items() if prior.get(i, 0) == 0}
