@@ -78,6 +78,9 @@ class Replica:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         order = [int(i) for i in batch["entity_idx"]]
+        if not order:  # an empty block: nothing to hand the engine
+            return {"entity_idx": [], "answer": [], "rejected": [], "prompt_tokens": [],
+                    "output_tokens": [], "llm_s": []}
         prompts = {i: json.loads(m) for i, m in zip(order, batch["messages"])}
         self._prior.update((i, int(p)) for i, p in zip(order, batch["prior"]) if p)
         settled: Future = Future()

@@ -109,3 +109,9 @@ def test_an_engine_error_fails_the_waiting_calls_and_the_next_call_works(replica
     assert isinstance(failed, RuntimeError) and "engine died" in str(failed)
     (ok,) = call_all(made, [batch([4, 5])])
     assert ok["entity_idx"] == [4, 5] and all(ok["answer"])
+
+
+def test_an_empty_batch_returns_empty_columns(replica):
+    made, fake = replica(lambda c, a: GOOD)
+    (empty,) = call_all(made, [batch([])])
+    assert empty["entity_idx"] == [] and empty["answer"] == [] and fake.added == []
