@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workbench import logs
 from workbench.augment import cpu_kernels
+from workbench.augment.schemas import grammar_schema
 from workbench.errors import ConfigError, validation_message
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # prepared by `workbench model prepare`
@@ -271,7 +272,7 @@ class LLMEngine:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        structured = (StructuredOutputsParams(json=schema.model_json_schema())
+        structured = (StructuredOutputsParams(json=grammar_schema(schema))
                       if schema is not None else None)
         # Per-request seeds crash vLLM 0.32 on CPU when a seeded request's prefill is chunked
         # ("CPU Generator does not use offset"); there the engine seed alone seeds sampling.
