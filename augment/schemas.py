@@ -1,8 +1,8 @@
 """Output schemas of the LLM jobs, as pydantic models.
 
-Each schema is sent to vLLM as a JSON schema (structured outputs), and every answer is
-validated against it again before it is stored: output that fails is a rejected attempt,
-never data.
+Each schema is sent to vLLM as a JSON schema (structured outputs; long texts' bounds as
+patterns, :func:`grammar_schema`), and every answer is validated against the schema itself
+before it is stored: output that fails is a rejected attempt, never data.
 """
 
 from __future__ import annotations
