@@ -281,6 +281,14 @@ class LLMEngine:
                               max_tokens=sampling.max_tokens, seed=seed,
                               structured_outputs=structured)
 
+    def _params(self, built: dict[tuple, Any], sampling: SamplingSettings,
+                schema: type[BaseModel] | None, seed_offset: int) -> Any:
+        """``sampling_params``, built once per distinct setting into ``built``."""
+        key = (sampling.model_dump_json(), seed_offset)
+        if key not in built:
+            built[key] = self.sampling_params(sampling, schema, seed_offset)
+        return built[key]
+
     def chat(self, conversations: list[list[dict[str, str]]],
              sampling: SamplingSettings | Sequence[SamplingSettings],
              schema: type[BaseModel] | None = None, seed_offset: int | Sequence[int] = 0,
@@ -295,8 +303,7 @@ class LLMEngine:
         samplings = [sampling] * n if isinstance(sampling, SamplingSettings) else list(sampling)
         offsets = [seed_offset] * n if isinstance(seed_offset, int) else list(seed_offset)
         built: dict[tuple, Any] = {}  # one SamplingParams per distinct setting
-        params = [built.setdefault((s.model_dump_json(), o), self.sampling_params(s, schema, o))
-                  for s, o in zip(samplings, offsets)]
+        params = [self._params(built, s, schema, o) for s, o in zip(samplings, offsets)]
         outputs = self.llm.chat(conversations, params[0] if len(built) == 1 else params,
                                 use_tqdm=answer_counter(on_answer) if on_answer else False)
         return [Completion.of(o) for o in outputs]
@@ -319,9 +326,7 @@ class LLMEngine:
 
         def add(requests: Sequence[Request]) -> None:
             if requests:
-                params = [built.setdefault((r.sampling.model_dump_json(), r.seed_offset),
-                                           self.sampling_params(r.sampling, schema,
-                                                                r.seed_offset))
+                params = [self._params(built, r.sampling, schema, r.seed_offset)
                           for r in requests]
                 ids = llm.enqueue_chat([r.messages for r in requests], params, use_tqdm=False)
                 # vLLM returns its internal ids ("<our id>-<random>"); outputs carry ours

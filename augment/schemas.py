@@ -7,6 +7,7 @@ before it is stored: output that fails is a rejected attempt, never data.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Annotated, Any
@@ -83,10 +84,11 @@ def long_text_pattern(max_length: int) -> str:
     return f"^(?:{_CHAR}{{{_CHUNK}}}){{0,{chunks - 1}}}{_CHAR}{{0,{_CHUNK - 1}}}$"
 
 
+@functools.cache
 def grammar_schema(schema: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema the engine's grammar is built from: ``schema``'s, with every long
     string bound (:data:`LONG_TEXT`) written as :func:`long_text_pattern`. Answers are still
-    validated against ``schema`` itself."""
+    validated against ``schema`` itself. Built once per schema (read it, do not change it)."""
     def rewrite(node: Any) -> Any:
         if isinstance(node, list):
             return [rewrite(n) for n in node]
