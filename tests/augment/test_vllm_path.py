@@ -35,9 +35,15 @@ def test_structured_chat_returns_schema_json(tiny_engine):
 
 
 def test_the_engine_version_is_vllms_own(tiny_engine):
-    import vllm  # the engine reads the package metadata instead of importing vLLM
+    import vllm
 
     assert tiny_engine.version == vllm.__version__
+    # before vLLM is imported (a Ray driver never imports it), the package metadata says
+    code = ("import sys; from workbench.augment.engine import vllm_version; "
+            "print(vllm_version(), 'vllm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [vllm.__version__, "False"]
 
 
 def test_answer_tokens_counted_from_the_fast_tokenizer_file_as_transformers_counts(
