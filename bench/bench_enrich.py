@@ -10,7 +10,8 @@
 Model: the prepared default (SmolLM2-135M-Instruct; `workbench model prepare`), or
 `WORKBENCH_LLM_MODEL`. Output tokens per second and ratios are printed.
 
-    python bench/bench_enrich.py [--n 64] [--max-tokens 96] [--chunk-size 256] [--hf-n 64]
+    python bench/bench_enrich.py [--n 64] [--repeats 5] [--max-tokens 96] [--chunk-size 256]
+                                 [--hf-n 64]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=5, help=(
+        "runs of raw vLLM and of our job, alternating; medians are compared (a 64-prompt "
+        "run takes ~4 s and varies by 10%% from run to run)"))
     parser.add_argument("--chunk-size", type=int, default=256,
                         help="our job's chunk (its default); prompts per commit")
     parser.add_argument("--hf-n", type=int, default=64, help=(
@@ -89,27 +94,34 @@ def main() -> None:
     model_path = resolve_model(settings.model, get_settings().models_dir)
     engine = LLMEngine(settings, model_path)
     sampling = SamplingSettings(max_tokens=args.max_tokens)
-    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "b.duckdb") as store:
-        info = ingest(store, IngestOptions(), Path(tmp))
-        job = ItemAttributesJob("movie")
-        conversations = [w.messages for w in job.work_items(store, info)[: args.n]]
+    raws, ours, valid = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store.open(Path(tmp) / "seed.duckdb") as store:
+            info = ingest(store, IngestOptions(), Path(tmp))
+            job = ItemAttributesJob("movie")
+            conversations = [w.messages for w in job.work_items(store, info)[: args.n]]
         # load and warm up on every batch size the runs will see (the first batch of each
         # size is slower: oneDNN builds its kernels), so that neither side runs cold
         engine.chat(conversations[: min(args.n, 256)], sampling, job.schema)
-        engine.llm.reset_prefix_cache()  # each side computes its prompts itself
-        start = time.perf_counter()
-        raw = engine.llm.chat(conversations, engine.sampling_params(sampling, job.schema),
-                              use_tqdm=False)
-        raw_s = time.perf_counter() - start
-        raw_tokens = sum(len(o.outputs[0].token_ids) for o in raw)
-        runner = JobRunner(store, engine, sampling, settings.model, chunk_size=args.chunk_size,
-                           max_attempts=1)
-        engine.llm.reset_prefix_cache()
-        start = time.perf_counter()
-        report = runner.run(job, info, limit=args.n)
-        ours_s = time.perf_counter() - start
-    rates = {"ours (job, end to end)": report.output_tokens / ours_s,
-             "raw vllm.LLM.chat": raw_tokens / raw_s}
+        for repeat in range(args.repeats):  # alternating, so that drift hits both sides
+            engine.llm.reset_prefix_cache()  # each side computes its prompts itself
+            start = time.perf_counter()
+            raw = engine.llm.chat(conversations,
+                                  engine.sampling_params(sampling, job.schema), use_tqdm=False)
+            raws.append(sum(len(o.outputs[0].token_ids) for o in raw)
+                        / (time.perf_counter() - start))
+            with Store.open(Path(tmp) / f"job{repeat}.duckdb") as store:  # a new job each
+                info = ingest(store, IngestOptions(), Path(tmp))
+                runner = JobRunner(store, engine, sampling, settings.model,
+                                   chunk_size=args.chunk_size, max_attempts=1)
+                engine.llm.reset_prefix_cache()
+                start = time.perf_counter()
+                report = runner.run(job, info, limit=args.n)
+                ours.append(report.output_tokens / (time.perf_counter() - start))
+                valid.append(report.n_done)
+    rates = {"ours (job, end to end)": statistics.median(ours),
+             "raw vllm.LLM.chat": statistics.median(raws)}
+    spread = {"ours (job, end to end)": ours, "raw vllm.LLM.chat": raws}
     for dtype in ("bfloat16", "float32"):
         hf_tokens, hf_s = run_in_subprocess(model_path, conversations[: args.hf_n],
                                             args.max_tokens, dtype)
@@ -118,8 +130,10 @@ def main() -> None:
     print(f"item attributes, {args.n} prompts (HF: {min(args.hf_n, args.n)}), max "
           f"{args.max_tokens} tokens, greedy, model {settings.model}, vLLM {engine.version}")
     for name, rate in rates.items():
-        print(f"  {name:26} {rate:8.0f} tok/s")
-    print(f"  valid JSON in our job: {report.n_done}/{args.n}")
+        runs = spread.get(name)
+        print(f"  {name:26} {rate:8.0f} tok/s" + (
+            f"  (median of {len(runs)}: {min(runs):.0f}-{max(runs):.0f})" if runs else ""))
+    print(f"  valid JSON in our job: {min(valid)}/{args.n} (the worst of {len(valid)} runs)")
     print(f"ours / raw vLLM: {rates['ours (job, end to end)'] / rates['raw vllm.LLM.chat']:.2f}; "
           f"ours / the faster HF generate: {rates['ours (job, end to end)'] / best_hf:.2f}x")
 
