@@ -19,6 +19,7 @@ rely on; actors holding our own engine run the same code everywhere.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import socket
@@ -41,6 +42,8 @@ from workbench.settings import get_settings
 if TYPE_CHECKING:
     from workbench.augment.jobs import JobKind, JobReport, JobRunner, WorkItem
 
+
+log = logging.getLogger(__name__)
 
 #: Batches a replica is given at once: one in the engine, the next joining it as the first
 #: one's last answers finish (more would be held by one replica while another waits).
@@ -191,6 +194,26 @@ class Shards:
         path.rename(path.with_name(path.name.replace(".parquet", ".committed.parquet")))
 
 
+#: Daemons of a Ray started here for one job that have nothing to do: the autoscaler's
+#: monitor (one machine, nothing to scale) and the log monitor (``log_to_driver=False``).
+IDLE_DAEMONS = ("monitor", "log_monitor")
+
+
+def _stop_idle_daemons() -> None:
+    """Stop :data:`IDLE_DAEMONS` as soon as Ray is up: on 2 cores their CPU came out of the
+    engine's, and the monitor, which did not exit on SIGTERM, held ``ray.shutdown()`` for its
+    1 s grace period. Through Ray's node handle (as its own tests do); a Ray without it
+    keeps them, nothing else changes."""
+    import ray._private.worker
+
+    node = getattr(ray._private.worker, "_global_node", None)
+    for daemon in IDLE_DAEMONS:
+        try:
+            getattr(node, f"kill_{daemon}")(check_alive=False)
+        except Exception as exc:  # noqa: BLE001  (an optimisation only: the job goes on)
+            log.debug("Ray's %s keeps running: %s", daemon, exc)
+
+
 def _reachable(address: str) -> None:
     """A clear error in seconds for an address nobody answers at (Ray itself retries for
     a minute)."""
@@ -265,6 +288,7 @@ class RayBackend:
                              log_to_driver=False, configure_logging=False,
                              object_store_memory=self.settings.ray_object_store_mb << 20)
                     started = True
+                    _stop_idle_daemons()
         try:
             return started, self.replica_resources(ray.cluster_resources())
         except ConfigError:

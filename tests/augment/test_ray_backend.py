@@ -243,3 +243,23 @@ def test_bad_ray_settings_are_one_line_before_any_work(toy, tiny_engine, tiny_mo
         assert store.con.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0  # nothing
     finally:
         store.close()
+
+
+def test_a_ray_started_for_a_job_runs_without_its_idle_daemons(tiny_model):
+    """The autoscaler's monitor and the log monitor have nothing to do for a Ray started for
+    one job here; they are stopped once Ray is up (the jobs in the tests above ran so)."""
+    import ray._private.worker
+    from ray._private import ray_constants
+
+    backend = ray_backend(tiny_model)
+    backend.prepare()
+    try:
+        node = ray._private.worker._global_node
+        running = {kind for kind, _ in node.live_processes()}
+        assert ray_constants.PROCESS_TYPE_RAYLET in running  # Ray itself is up
+        assert ray_constants.PROCESS_TYPE_GCS_SERVER in running
+        assert ray_constants.PROCESS_TYPE_MONITOR not in running
+        assert ray_constants.PROCESS_TYPE_LOG_MONITOR not in running
+    finally:
+        backend.close()
+    assert not ray.is_initialized()
