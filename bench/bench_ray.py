@@ -4,8 +4,8 @@ fresh copy of the same store), on the first N MovieLens-100K items.
 
 Printed per backend: wall seconds end to end (engine or Ray start included), valid answers,
 output tokens, output tokens per second end to end, and the ratio to the local backend.
-On a 2-core machine two replicas share the same two cores, so they cannot be faster; on a
-cluster each replica has its own GPUs (see docs/scaling.md).
+On a 2-core machine two replicas share the same two cores (one each), so they cannot be
+faster than the local engine; on a cluster each replica has its own GPUs (docs/scaling.md).
 
     python bench/bench_ray.py [--n 1000] [--replicas 1,2]
 """
