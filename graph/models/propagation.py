@@ -18,6 +18,11 @@ Gowalla, 1.47M non-zeros, 64 dims, 2 cores: 5.4 ms vs 10.2 ms per product).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+
 import torch
 from torch import Tensor
 from torch_geometric.nn.conv import LGConv
@@ -36,11 +41,24 @@ class SymmetricSpMM(torch.autograd.Function):
         return None, torch.sparse.mm(ctx.adj, grad)
 
 
+def _remove_rendered_source(cls: type) -> None:
+    """torch-geometric renders a conv class's ``propagate`` from a template into a temporary
+    ``.py`` file, imports it once per process and leaves the file behind: every training
+    process left one in the temporary folder. The module is loaded by now (nothing here
+    reads its source again), so the file goes."""
+    module = sys.modules.get(f"{cls.__module__}_{cls.__name__}_propagate")
+    path = getattr(module, "__file__", None)
+    if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(tempfile.gettempdir()):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 class SymmetricLGConv(LGConv):
     """:class:`LGConv` over a pre-normalized, symmetric ``torch.sparse`` adjacency."""
 
     def __init__(self) -> None:
         super().__init__(normalize=False)
+        _remove_rendered_source(type(self))
 
     def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
         if isinstance(adj_t, Tensor) and (adj_t.is_sparse_csr or adj_t.is_sparse):

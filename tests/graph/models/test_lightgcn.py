@@ -71,3 +71,30 @@ def test_one_node_layer_combination_matches_the_layer_loop(layers):
     assert torch.allclose(fast_grad, model.embedding.weight.grad, atol=1e-6)
     expected = sum(torch.linalg.matrix_power(dense, k) for k in range(layers + 1)) / (layers + 1)
     assert torch.allclose(fast_grad, expected @ weights, atol=1e-5)  # symmetric: A^T = A
+
+
+def test_no_rendered_propagate_file_is_left_in_the_temporary_folder(tmp_path):
+    """torch-geometric writes each conv class's rendered `propagate` to a temporary file once
+    per process; ours is removed once loaded, and the conv still propagates."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import torch
+        from workbench.graph.models import LightGCN
+        from workbench.graph.models.propagation import SymmetricLGConv
+        model = LightGCN(num_users=2, num_items=2, embedding_dim=3, num_layers=2)
+        adj = torch.tensor([[0., 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])
+        x = torch.randn(4, 3)
+        out = SymmetricLGConv()(x, adj.to_sparse())  # the templated propagate, loaded
+        assert torch.allclose(out, adj @ x), (out, adj @ x)
+        print("ok")
+    """)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".py") == []
