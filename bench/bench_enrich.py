@@ -88,6 +88,8 @@ def main() -> None:
         "prompts for HF generate, one padded batch (its tok/s does not grow with more "
         "prompts: it has no continuous batching)"))
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     settings = EngineSettings()
     if settings.model == "smollm2-135m-instruct":
         prepare_default_model(get_settings().models_dir)
