@@ -263,3 +263,24 @@ def test_a_ray_started_for_a_job_runs_without_its_idle_daemons(tiny_model):
     finally:
         backend.close()
     assert not ray.is_initialized()
+
+
+def test_a_jobs_dataset_is_its_batches_as_given(tiny_model):
+    """One block per batch, in order, whole (the replica's calls are the local backend's
+    chunks), its metadata known without running anything on Ray."""
+    import pyarrow as pa
+
+    from workbench.augment.ray_backend import _dataset
+
+    rows = [{"entity_idx": i, "messages": f"m{i}", "prior": i % 2} for i in range(10)]
+    blocks = [pa.Table.from_pylist(rows[start:start + 4]) for start in range(0, 10, 4)]
+    backend = ray_backend(tiny_model)
+    backend.prepare()
+    try:
+        dataset = _dataset(blocks)
+        assert dataset.count() == 10 and dataset.num_blocks() == 3  # known before running
+        got = [batch for batch in dataset.iter_batches(batch_size=None,
+                                                       batch_format="pyarrow")]
+        assert [b.to_pylist() for b in got] == [b.to_pylist() for b in blocks]
+    finally:
+        backend.close()
