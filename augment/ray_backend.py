@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import queue
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 from workbench import logs
 from workbench.augment.backends import BackendSettings, BackendSpec, register_backend
 from workbench.augment.generate import Generated, generate_stream
+from workbench.augment.ray_cluster import connect
 from workbench.errors import ConfigError
 from workbench.settings import get_settings
 
@@ -194,26 +194,6 @@ class Shards:
         path.rename(path.with_name(path.name.replace(".parquet", ".committed.parquet")))
 
 
-#: Daemons of a Ray started here for one job that have nothing to do: the autoscaler's
-#: monitor (one machine, nothing to scale) and the log monitor (``log_to_driver=False``).
-IDLE_DAEMONS = ("monitor", "log_monitor")
-
-
-def _stop_idle_daemons() -> None:
-    """Stop :data:`IDLE_DAEMONS` as soon as Ray is up: on 2 cores their CPU came out of the
-    engine's, and the monitor, which did not exit on SIGTERM, held ``ray.shutdown()`` for its
-    1 s grace period. Through Ray's node handle (as its own tests do); a Ray without it
-    keeps them, nothing else changes."""
-    import ray._private.worker
-
-    node = getattr(ray._private.worker, "_global_node", None)
-    for daemon in IDLE_DAEMONS:
-        try:
-            getattr(node, f"kill_{daemon}")(check_alive=False)
-        except Exception as exc:  # noqa: BLE001  (an optimisation only: the job goes on)
-            log.debug("Ray's %s keeps running: %s", daemon, exc)
-
-
 def _dataset(blocks: list[pa.Table]) -> Any:
     """A Ray dataset of exactly these blocks, their metadata read here. ``from_arrow`` reads
     it in a Ray task instead: on this machine that task took one of the workers Ray starts
@@ -222,21 +202,6 @@ def _dataset(blocks: list[pa.Table]) -> Any:
     import ray.data
 
     return ray.data.from_blocks(blocks)
-
-
-def _reachable(address: str) -> None:
-    """A clear error in seconds for an address nobody answers at (Ray itself retries for
-    a minute)."""
-    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--ray-address {address!r}: expected host:port or ray://host:port")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise ConfigError(f"no Ray cluster answers at {address}: {exc.strerror or exc}; start "
-                          "one (`ray start --head`) or leave --ray-address out to run Ray on "
-                          "this machine") from None
 
 
 class RayBackend:
@@ -278,27 +243,11 @@ class RayBackend:
         self._started = None
 
     def _start(self) -> tuple[bool, dict[str, float]]:
-        """Join the cluster (or start Ray here); its resources per replica."""
+        """Join the cluster (or start a lean Ray here: :mod:`.ray_cluster`); its resources
+        per replica."""
         import ray
 
-        started = False
-        if not ray.is_initialized():
-            if not logs.verbose():  # Ray's own start-up lines and C++ warnings: the log
-                os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-            with logs.native_output_to_log():
-                if self.settings.ray_address:
-                    _reachable(self.settings.ray_address)
-                    ray.init(address=self.settings.ray_address, log_to_driver=False,
-                             configure_logging=False)
-                else:
-                    # Ray starts workers at nice 15, below its own daemons: the engine
-                    # should not yield its cores to them
-                    os.environ.setdefault("RAY_worker_niceness", "0")
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
-                             log_to_driver=False, configure_logging=False,
-                             object_store_memory=self.settings.ray_object_store_mb << 20)
-                    started = True
-                    _stop_idle_daemons()
+        started = connect(self.settings.ray_address, self.settings.ray_object_store_mb)
         try:
             return started, self.replica_resources(ray.cluster_resources())
         except ConfigError:

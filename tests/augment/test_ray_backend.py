@@ -245,21 +245,27 @@ def test_bad_ray_settings_are_one_line_before_any_work(toy, tiny_engine, tiny_mo
         store.close()
 
 
-def test_a_ray_started_for_a_job_runs_without_its_idle_daemons(tiny_model):
-    """The autoscaler's monitor and the log monitor have nothing to do for a Ray started for
-    one job here; they are stopped once Ray is up (the jobs in the tests above ran so)."""
+def test_a_ray_started_for_a_job_runs_without_its_idle_processes(tiny_model):
+    """The autoscaler's monitor, the log monitor and the API server have nothing to do for a
+    Ray started for one job here: they are not started (the jobs in the tests above ran so),
+    and what was replaced while Ray started is Ray's own again once it is up."""
     import ray._private.worker
-    from ray._private import ray_constants
+    from ray._private import node, ray_constants, services
 
+    originals = [node.Node.start_monitor, node.Node.start_log_monitor,
+                 node.Node.start_api_server, services.get_node]
     backend = ray_backend(tiny_model)
     backend.prepare()
     try:
-        node = ray._private.worker._global_node
-        running = {kind for kind, _ in node.live_processes()}
+        running = {kind for kind, _ in ray._private.worker._global_node.live_processes()}
         assert ray_constants.PROCESS_TYPE_RAYLET in running  # Ray itself is up
         assert ray_constants.PROCESS_TYPE_GCS_SERVER in running
         assert ray_constants.PROCESS_TYPE_MONITOR not in running
         assert ray_constants.PROCESS_TYPE_LOG_MONITOR not in running
+        assert ray_constants.PROCESS_TYPE_DASHBOARD not in running
+        assert [node.Node.start_monitor, node.Node.start_log_monitor,
+                node.Node.start_api_server, services.get_node] == originals
+        assert ray.get(ray.remote(lambda: 41 + 1).remote()) == 42  # it runs work
     finally:
         backend.close()
     assert not ray.is_initialized()
