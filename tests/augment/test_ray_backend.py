@@ -290,3 +290,46 @@ def test_a_jobs_dataset_is_its_batches_as_given(tiny_model):
         assert [b.to_pylist() for b in got] == [b.to_pylist() for b in blocks]
     finally:
         backend.close()
+
+
+class _InFlight:
+    """A pool's callable that reports how many of its calls were running as each began."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock, self.running = threading.Lock(), 0
+
+    def __call__(self, batch: dict) -> dict:
+        with self.lock:
+            self.running += 1
+            seen = self.running
+        time.sleep(0.5)  # long enough for the pool to hand this actor all it may hold
+        with self.lock:
+            self.running -= 1
+        n = len(batch["x"])
+        return {"x": batch["x"], "actor": [os.getpid()] * n, "in_flight": [seen] * n}
+
+
+@pytest.mark.parametrize("replicas, most", [(1, 3), (2, 2)])
+def test_one_replica_holds_three_batches_several_two_each(tiny_model, replicas, most):
+    """One replica is given three batches at once (while its oldest waits for its slowest
+    answer, one runs and one waits its turn); several two each, so that the first one ready
+    does not take the batches the others would run."""
+    import pyarrow as pa
+
+    from workbench.augment.ray_backend import _dataset, _pool
+
+    backend = ray_backend(tiny_model)
+    backend.prepare()
+    try:
+        out = _dataset([pa.table({"x": [i]}) for i in range(8)]).map_batches(
+            _InFlight, batch_size=None, compute=_pool(replicas), num_cpus=1)
+        rows = out.take_all()
+        assert sorted(r["x"] for r in rows) == list(range(8))
+        peaks: dict[int, int] = {}
+        for r in rows:
+            peaks[r["actor"]] = max(peaks.get(r["actor"], 0), r["in_flight"])
+        assert len(peaks) == replicas and max(peaks.values()) == most
+    finally:
+        backend.close()
