@@ -87,15 +87,18 @@ def lean_start() -> Iterator[None]:
             return
         for name in SKIPPED:
             if hasattr(node.Node, name):
-                stack.enter_context(_replaced(node.Node, name, _not_started))
+                stack.enter_context(_replaced(node.Node, name, _not_started(name)))
         lookup = getattr(services, "get_node", None)
         if lookup is not None and hasattr(services, "_get_gcs_client_options"):
             stack.enter_context(_replaced(services, "get_node", _after_registration(lookup)))
         yield
 
 
-def _not_started(self: Any, *args: Any, **kwargs: Any) -> None:
-    log.debug("Ray started for this job without %s", type(self).__name__)
+def _not_started(name: str) -> Any:
+    def skip(self: Any, *args: Any, **kwargs: Any) -> None:
+        log.debug("a job's own Ray: %s skipped", name)
+
+    return skip
 
 
 @contextmanager
